@@ -1,0 +1,49 @@
+# The README's commands. Every target creates .venv from nothing when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+export DO_NOT_TRACK := true
+export DAGSTER_HOME := $(CURDIR)/var/dagster
+
+# The ML CI stages in the order of the seed's CI pipeline; `make ci` stops at the first failure.
+CI_STAGES := unit data_validation feature_pipeline model_quality integration
+
+.PHONY: install dev test ci lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ci: lint
+	@set -e; for stage in $(CI_STAGES); do \
+		echo "== CI stage: $$stage"; \
+		$(BIN)/pytest -m $$stage; \
+	done
+
+bench: install
+	$(BIN)/python benchmarks/bench_data_plane.py
+
+clean:
+	rm -rf var

@@ -1,0 +1,45 @@
+"""The single entry point of the code location: one set of definitions per model spec.
+
+`dagster dev` loads `defs`, which reads every spec under `specs/` when Dagster loads the location
+(not at import), builds each model's assets, checks, schedules and sensors under its own key
+prefix, and binds the resources. Tests call `build_definitions` with their own specs and resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from platform_assets.data.assets import build_data_assets
+from platform_assets.features.assets import build_feature_assets
+from platform_assets.spec import ModelSpec, load_specs
+from resources.lake import LakeResource
+from resources.source import DataSourceResource
+from sensors import build_triggers
+
+__all__ = ["build_definitions", "build_model_definitions", "default_resources", "defs"]
+
+
+def default_resources() -> dict[str, Any]:
+    """Embedded defaults: everything under `var/` in the working directory."""
+    return {"lake": LakeResource(root="var/lake"), "source": DataSourceResource()}
+
+
+def build_model_definitions(spec: ModelSpec) -> dg.Definitions:
+    """Everything one model needs, keyed under its name."""
+    assets = [*build_data_assets(spec), *build_feature_assets(spec)]
+    return dg.Definitions.merge(dg.Definitions(assets=assets), build_triggers(spec))
+
+
+def build_definitions(specs: Sequence[ModelSpec], resources: Mapping[str, Any] | None = None) -> dg.Definitions:
+    return dg.Definitions.merge(
+        *(build_model_definitions(spec) for spec in specs),
+        dg.Definitions(resources=dict(resources) if resources is not None else default_resources()),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_specs())

@@ -1,0 +1,71 @@
+"""Names defined once: asset names, lake datasets, groups, check names and run tags.
+
+Every model's assets live under its spec name (`delivery_delay/features`), and its groups are named
+`<model>_<stage>` so the UI shows each model's lifecycle stage by stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_CONTRACT_CHECK",
+    "LABELS",
+    "LABEL_CONTRACT_CHECK",
+    "QUARANTINE",
+    "RAW_BATCH",
+    "REFERENCE_STATISTICS",
+    "REFERENCE_STATISTICS_FILE",
+    "TAG_REASON",
+    "TAG_TRIGGER",
+    "VALIDATED_BATCH",
+    "Stage",
+    "asset_key",
+    "daily_partitions",
+    "group_name",
+    "partition_day",
+]
+
+# Assets (also the lake dataset each one writes).
+RAW_BATCH = "raw_batch"
+VALIDATED_BATCH = "validated_batch"
+REFERENCE_STATISTICS = "reference_statistics"
+FEATURES = "features"
+LABELS = "labels"
+
+# Lake datasets that are not assets.
+QUARANTINE = "quarantine"  # batches that failed a blocking check, kept for inspection
+REFERENCE_STATISTICS_FILE = "reference_statistics.json"
+
+# Checks beside the validation rule families (see platform_assets.data.validation.RULE_FAMILIES).
+FEATURE_CONTRACT_CHECK = "feature_contract"
+LABEL_CONTRACT_CHECK = "label_contract"
+
+# Run tags every trigger sets.
+TAG_TRIGGER = "trigger"
+TAG_REASON = "reason"
+
+
+class Stage:
+    DATA = "data"
+    FEATURES = "features"
+
+
+def asset_key(model: str, name: str) -> dg.AssetKey:
+    return dg.AssetKey([model, name])
+
+
+def group_name(model: str, stage: str) -> str:
+    return f"{model}_{stage}"
+
+
+def daily_partitions(start_date: dt.date) -> dg.DailyPartitionsDefinition:
+    """Daily partitions by event date (UTC), from the model's first day to the last complete day."""
+    return dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
+
+
+def partition_day(partition_key: str) -> dt.date:
+    return dt.date.fromisoformat(partition_key)

@@ -1,0 +1,533 @@
+"""The model spec: one YAML file per model, validated by pydantic.
+
+A spec declares everything the platform needs to run one model's lifecycle: where batches come from,
+the schema and validation rules that guard the door, the feature definition, the training window and
+search budget, the quality gate, and the automation cadence. `platform_assets.definitions` builds one
+set of assets, checks, sensors and schedules per spec, keyed under `spec.name`.
+
+A bad spec fails loading with one `SpecError` whose message names the file, the field and what is
+expected, so `mlplatform validate-spec FILE` can print it as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import re
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pandera.pandas as pa
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from resources.synthetic_deliveries import CORRUPTIONS, SCENARIO_KINDS, ScenarioWindow
+
+__all__ = [
+    "DEFAULT_SPECS_DIR",
+    "METRIC_BOUNDS",
+    "FeatureColumn",
+    "ModelSpec",
+    "SpecError",
+    "load_spec",
+    "load_specs",
+    "resolve_import",
+]
+
+DEFAULT_SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+
+# Metrics the evaluation suite produces, with the range a threshold on each may take.
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    "auc_roc": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "log_loss": (0.0, float("inf")),
+    "brier": (0.0, 1.0),
+    "calibration_ece": (0.0, 1.0),
+    "p99_latency_ms": (0.0, float("inf")),
+    "peak_memory_mb": (0.0, float("inf")),
+}
+
+FeatureDtype = Literal["float", "int", "str", "bool"]
+_PANDERA_DTYPES: dict[str, Any] = {"float": float, "int": int, "str": str, "bool": bool}
+_CRON = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")
+
+
+class SpecError(ValueError):
+    """A model spec that cannot be used; the message names the file, the field and the fix."""
+
+
+def resolve_import(path: str) -> Any:
+    """Resolve `package.module:attribute` to the object it names, or raise ValueError saying why."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"expected an import path of the form 'package.module:name', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r} ({exc})") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError as exc:
+        raise ValueError(f"module {module_name!r} has no attribute {attribute!r}") from exc
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------- source
+
+
+class ScenarioSpec(_Strict):
+    """A stretch of event dates during which the synthetic feed injects a production problem."""
+
+    kind: Literal[SCENARIO_KINDS]  # type: ignore[valid-type]
+    start: dt.date
+    end: dt.date | None = None
+    corruptions: list[Literal[CORRUPTIONS]] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _window(self) -> ScenarioSpec:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.kind == "gradual_drift" and self.end is None:
+            raise ValueError("a gradual_drift scenario needs an end date (the day the drift is complete)")
+        if self.corruptions is not None and self.kind != "corrupt_batch":
+            raise ValueError("corruptions only apply to a corrupt_batch scenario")
+        return self
+
+    def window(self) -> ScenarioWindow:
+        extra = {"corruptions": tuple(self.corruptions)} if self.corruptions is not None else {}
+        return ScenarioWindow(kind=self.kind, start=self.start, end=self.end, **extra)
+
+
+class SyntheticSourceSpec(_Strict):
+    """The synthetic delivery feed: deterministic for a seed and a date."""
+
+    seed: int = 7
+    rows_per_day: int = Field(default=5_000, gt=0, le=10_000_000)
+    scenarios: list[ScenarioSpec] = Field(default_factory=list)
+
+
+class FilesSourceSpec(_Strict):
+    """A user's own data: Parquet or CSV files matched by globs, split into days by a date column."""
+
+    paths: list[str] = Field(min_length=1, description="globs, relative to the spec file or absolute")
+    format: Literal["parquet", "csv"] = "parquet"
+
+
+class SourceSpec(_Strict):
+    kind: Literal["synthetic_deliveries", "files"]
+    start_date: dt.date
+    event_time_column: str = "event_time"
+    entity_id_column: str = "tracking_id"
+    label_column: str = "is_delayed"
+    outcome_columns: list[str] = Field(
+        default_factory=list, description="further outcome columns that arrive with the label"
+    )
+    label_delay_days: int = Field(default=2, ge=0, le=365)
+    synthetic: SyntheticSourceSpec | None = None
+    files: FilesSourceSpec | None = None
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> SourceSpec:
+        if self.kind == "synthetic_deliveries":
+            if self.files is not None:
+                raise ValueError("a synthetic_deliveries source takes no 'files' section")
+            if self.synthetic is None:
+                object.__setattr__(self, "synthetic", SyntheticSourceSpec())
+        if self.kind == "files":
+            if self.files is None:
+                raise ValueError("a files source needs a 'files' section with 'paths'")
+            if self.synthetic is not None:
+                raise ValueError("a files source takes no 'synthetic' section")
+        return self
+
+    @property
+    def label_columns(self) -> list[str]:
+        return [self.label_column, *self.outcome_columns]
+
+
+# ---------------------------------------------------------------------------------------------- schema
+
+
+class RangeRule(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RangeRule:
+        if self.min is None and self.max is None:
+            raise ValueError("a range needs 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
+class ShiftRule(_Strict):
+    """Flag a batch whose column mean lies more than `max_std` reference standard deviations away."""
+
+    columns: list[str] = Field(default_factory=list)
+    max_std: float = Field(default=3.0, gt=0)
+
+
+class ValidationRules(_Strict):
+    """The data-validation stage of CI, one family per asset check."""
+
+    not_null: list[str] = Field(default_factory=list)
+    ranges: dict[str, RangeRule] = Field(default_factory=dict)
+    allowed: dict[str, list[str | int]] = Field(default_factory=dict)
+    unique: list[str] = Field(default_factory=list)
+    max_null_fraction: dict[str, float] = Field(default_factory=dict)
+    shift: ShiftRule = Field(default_factory=ShiftRule)
+
+    @field_validator("max_null_fraction")
+    @classmethod
+    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        for column, fraction in value.items():
+            if not 0.0 <= fraction <= 1.0:
+                raise ValueError(f"{column}: a null fraction must lie in [0, 1], got {fraction}")
+        return value
+
+    def referenced_columns(self) -> dict[str, list[str]]:
+        """Each rule's field path mapped to the columns it names, for the schema cross-check."""
+        return {
+            "not_null": list(self.not_null),
+            "ranges": list(self.ranges),
+            "allowed": list(self.allowed),
+            "unique": list(self.unique),
+            "max_null_fraction": list(self.max_null_fraction),
+            "shift.columns": list(self.shift.columns),
+        }
+
+
+class SchemaSpec(_Strict):
+    """The batch schema: a strict pandera DataFrameModel by import path, or inline column types."""
+
+    model: str | None = Field(default=None, description="'package.module:DataFrameModel'")
+    columns: dict[str, Literal["float", "int", "str", "bool", "datetime"]] | None = None
+    rules: ValidationRules = Field(default_factory=ValidationRules)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SchemaSpec:
+        if (self.model is None) == (self.columns is None):
+            raise ValueError("give exactly one of 'model' (an import path) or 'columns' (inline types)")
+        return self
+
+    @field_validator("model")
+    @classmethod
+    def _model_resolves(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        target = resolve_import(value)
+        if not (isinstance(target, type) and issubclass(target, pa.DataFrameModel)):
+            raise ValueError(f"{value!r} is not a pandera DataFrameModel class")
+        if not target.to_schema().strict:
+            raise ValueError(f"{value!r} must be strict (class Config: strict = True) so extra columns fail")
+        return value
+
+
+# -------------------------------------------------------------------------------------------- features
+
+
+class FeatureColumn(_Strict):
+    name: str
+    dtype: FeatureDtype
+    description: str = ""
+
+
+class FeaturesSpec(_Strict):
+    """One feature definition shared by training and serving."""
+
+    sql: str | None = Field(default=None, description="DuckDB SQL over the relation `batch`")
+    function: str | None = Field(default=None, description="'package.module:callable' (DataFrame -> DataFrame)")
+    columns: list[FeatureColumn] = Field(min_length=1)
+    categorical: list[str] = Field(default_factory=list)
+    critical: list[str] = Field(default_factory=list, description="features watched for drift")
+
+    @model_validator(mode="after")
+    def _definition(self) -> FeaturesSpec:
+        if (self.sql is None) == (self.function is None):
+            raise ValueError("give exactly one of 'sql' or 'function'")
+        names = [column.name for column in self.columns]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"feature names repeat: {duplicates}")
+        for field_name in ("categorical", "critical"):
+            unknown = [name for name in getattr(self, field_name) if name not in names]
+            if unknown:
+                raise ValueError(f"{field_name} names {unknown}, which are not in features.columns")
+        return self
+
+    @field_validator("function")
+    @classmethod
+    def _function_resolves(cls, value: str | None) -> str | None:
+        if value is not None and not callable(resolve_import(value)):
+            raise ValueError(f"{value!r} is not callable")
+        return value
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+# ---------------------------------------------------------------------------------- training and gate
+
+
+class HpoSpec(_Strict):
+    trials: int = Field(default=20, ge=1, le=10_000)
+    timeout_seconds: float = Field(default=120.0, gt=0)
+
+
+class TrainingSpec(_Strict):
+    window_days: int = Field(default=28, ge=3)
+    validation_days: int = Field(default=3, ge=1)
+    test_days: int = Field(default=3, ge=1)
+    min_rows: int = Field(default=1_000, ge=10)
+    seed: int = 42
+    params: dict[str, Any] = Field(default_factory=dict, description="LightGBM base parameters")
+    hpo: HpoSpec = Field(default_factory=HpoSpec)
+
+    @model_validator(mode="after")
+    def _split_fits(self) -> TrainingSpec:
+        if self.validation_days + self.test_days >= self.window_days:
+            raise ValueError(
+                f"validation_days + test_days ({self.validation_days + self.test_days}) must leave "
+                f"training days inside window_days ({self.window_days})"
+            )
+        return self
+
+
+class MetricRule(_Strict):
+    min: float | None = None
+    max: float | None = None
+    compare_to_champion: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MetricRule:
+        if self.min is None and self.max is None:
+            raise ValueError("a gate rule needs 'min', 'max' or both")
+        return self
+
+
+class ChampionComparisonSpec(_Strict):
+    max_relative_regression: float = Field(default=0.01, ge=0, le=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    bootstrap_resamples: int = Field(default=1_000, ge=100, le=100_000)
+
+
+class GateSpec(_Strict):
+    rules: dict[str, MetricRule] = Field(min_length=1)
+    champion: ChampionComparisonSpec = Field(default_factory=ChampionComparisonSpec)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, MetricRule]) -> dict[str, MetricRule]:
+        for metric, rule in value.items():
+            if metric not in METRIC_BOUNDS:
+                raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(METRIC_BOUNDS)}")
+            low, high = METRIC_BOUNDS[metric]
+            for bound in ("min", "max"):
+                threshold = getattr(rule, bound)
+                if threshold is not None and not low <= threshold <= high:
+                    raise ValueError(
+                        f"{metric}.{bound}={threshold} is out of range; expected a value in [{low}, {high}]"
+                    )
+        return value
+
+
+# ---------------------------------------------------------------------------------------- automation
+
+
+class ReferenceSpec(_Strict):
+    """The window whose statistics the shift check (and drift monitoring) compare against."""
+
+    start: dt.date | None = Field(default=None, description="defaults to source.start_date")
+    days: int = Field(default=14, ge=1, le=366)
+
+
+class TriggersSpec(_Strict):
+    ingest_cron: str = "30 0 * * *"
+    retrain_cron: str = "0 2 * * *"
+    features_max_lag_hours: float = Field(default=36.0, gt=0)
+    automation_interval_seconds: int = Field(default=30, ge=5)
+
+    @field_validator("ingest_cron", "retrain_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not _CRON.match(value.strip()):
+            raise ValueError(f"expected a five-field cron expression such as '0 2 * * *', got {value!r}")
+        return value.strip()
+
+
+# ------------------------------------------------------------------------------------------------ spec
+
+
+class ModelSpec(_Strict):
+    """One model's lifecycle, as declared in `specs/<name>.yaml`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    description: str = ""
+    owners: list[str] = Field(default_factory=lambda: ["team:ml-platform"])
+    source: SourceSpec
+    schema_: SchemaSpec = Field(alias="schema")
+    features: FeaturesSpec
+    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    gate: GateSpec
+    triggers: TriggersSpec = Field(default_factory=TriggersSpec)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def path(self) -> Path | None:
+        """The YAML file the spec came from (None when built in code)."""
+        return self._path
+
+    def reference_window(self) -> list[dt.date]:
+        """The event days whose statistics the shift check and drift monitoring compare against."""
+        start = self.reference.start or self.source.start_date
+        return [start + dt.timedelta(days=offset) for offset in range(self.reference.days)]
+
+    @cached_property
+    def batch_schema(self) -> pa.DataFrameSchema:
+        """The strict pandera schema of a landed batch (types and column set only)."""
+        if self.schema_.model is not None:
+            return resolve_import(self.schema_.model).to_schema()
+        inline = {"datetime": "datetime64[ns]", **_PANDERA_DTYPES}
+        columns = {
+            name: pa.Column(inline[dtype], nullable=True) for name, dtype in (self.schema_.columns or {}).items()
+        }
+        return pa.DataFrameSchema(columns, strict=True, name=f"{self.name}_batch")
+
+    @cached_property
+    def feature_function(self) -> Callable[[pd.DataFrame], pd.DataFrame] | None:
+        return resolve_import(self.features.function) if self.features.function else None
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> ModelSpec:
+        schema_columns = set(self.batch_schema.columns)
+        source = self.source
+        required = {
+            "source.event_time_column": source.event_time_column,
+            "source.entity_id_column": source.entity_id_column,
+        }
+        for field_path, column in required.items():
+            if column not in schema_columns:
+                raise _FieldError(field_path, f"column {column!r} is not in the schema {sorted(schema_columns)}")
+        for field_path, columns in self.schema_.rules.referenced_columns().items():
+            for column in columns:
+                if column not in schema_columns:
+                    raise _FieldError(
+                        f"schema.rules.{field_path}",
+                        f"column {column!r} is not in the schema; expected one of {sorted(schema_columns)}",
+                    )
+        self._check_feature_output(schema_columns)
+        return self
+
+    def _check_feature_output(self, schema_columns: set[str]) -> None:
+        """Run the feature definition on an empty batch: every declared feature must come out of it."""
+        from platform_assets.features.compute import compute_features, empty_batch
+
+        try:
+            produced = compute_features(self, empty_batch(self.batch_schema))
+        except Exception as exc:
+            where = "features.sql" if self.features.sql else "features.function"
+            raise _FieldError(where, f"the feature definition fails on the schema's columns: {exc}") from exc
+        for index, column in enumerate(self.features.columns):
+            if column.name not in produced.columns:
+                raise _FieldError(
+                    f"features.columns[{index}].name",
+                    f"feature {column.name!r} is not produced from the schema's columns; the feature "
+                    f"definition yields {sorted(produced.columns)} and the schema has {sorted(schema_columns)}",
+                )
+
+
+class _FieldError(ValueError):
+    """A cross-field error that knows the field path it concerns."""
+
+    def __init__(self, field_path: str, message: str) -> None:
+        super().__init__(message)
+        self.field_path = field_path
+        self.message = message
+
+
+def _format_location(location: Sequence[Any]) -> str:
+    parts: list[str] = []
+    for item in location:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts).replace("schema_", "schema") or "(top level)"
+
+
+def _expected(error: Any) -> str:
+    kind = error.get("type", "")
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return message.replace("Input should be", "expected")
+    return message
+
+
+def _parse(raw: Any, origin: str) -> ModelSpec:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{origin}: (top level): expected a mapping of spec fields, got {type(raw).__name__}")
+    try:
+        return ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, _FieldError):
+                lines.append(f"{origin}: {cause.field_path}: {cause.message}")
+            else:
+                lines.append(f"{origin}: {_format_location(error['loc'])}: {_expected(error)}")
+        raise SpecError("\n".join(lines)) from None
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """Load and validate one spec file; raise SpecError naming the file and field on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    spec = _parse(raw, str(path))
+    spec._path = path.resolve()
+    return spec
+
+
+def load_specs(directory: str | Path = DEFAULT_SPECS_DIR) -> list[ModelSpec]:
+    """Load every `*.yaml` spec in a directory, sorted by file name; names must be unique."""
+    directory = Path(directory)
+    specs = [load_spec(path) for path in sorted(directory.glob("*.yaml"))]
+    seen: dict[str, Path | None] = {}
+    for spec in specs:
+        if spec.name in seen:
+            raise SpecError(f"{spec.path}: name: {spec.name!r} is already used by {seen[spec.name]}")
+        seen[spec.name] = spec.path
+    return specs

@@ -1,0 +1,26 @@
+"""Every trigger of the platform: schedules, sensors and the automation-condition sensors."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from platform_assets.spec import ModelSpec
+from sensors.reference import build_reference_sensor
+from sensors.schedules import build_data_schedules
+
+__all__ = ["build_triggers"]
+
+
+def build_triggers(spec: ModelSpec) -> dg.Definitions:
+    """The jobs, schedules and sensors that run one model's lifecycle by themselves."""
+    jobs, schedules = build_data_schedules(spec)
+    automation = dg.AutomationConditionSensorDefinition(
+        f"{spec.name}_automation",
+        target=dg.AssetSelection.key_prefixes([spec.name]),
+        # The default automation sensor starts STOPPED on a new instance; this one must work on the
+        # first `dagster dev`, without a click.
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=spec.triggers.automation_interval_seconds,
+        description=f"Evaluates the automation conditions of {spec.name}'s assets.",
+    )
+    return dg.Definitions(jobs=jobs, schedules=schedules, sensors=[automation, build_reference_sensor(spec)])
