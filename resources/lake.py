@@ -143,7 +143,7 @@ class LakeResource(dg.ConfigurableResource):
         paths = [str(self.existing_partition_path(model, dataset, p)) for p in partitions]
         if not paths:
             raise MissingPartitionError(f"{model}/{dataset}: no partitions to read")
-        return f"read_parquet({paths!r}, union_by_name = true)"
+        return f"read_parquet({paths!r}, union_by_name = true, hive_partitioning = false)"
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-process DuckDB connection; close it when done."""

@@ -58,10 +58,10 @@ def compute_features_file(spec: ModelSpec, batch_path: Path, out_path: Path) -> 
     con = duckdb.connect()
     try:
         if spec.feature_function is not None:
-            features = spec.feature_function(con.read_parquet(str(batch_path)).df())
+            features = spec.feature_function(con.read_parquet(str(batch_path), hive_partitioning=False).df())
             con.register("features", features)
         else:
-            con.sql(f"CREATE VIEW batch AS SELECT * FROM read_parquet('{batch_path}')")
+            con.sql(f"CREATE VIEW batch AS SELECT * FROM read_parquet('{batch_path}', hive_partitioning = false)")
             con.sql(f"CREATE VIEW features AS {spec.features.sql}")
         written = con.execute(f"COPY features TO '{out_path}' (FORMAT parquet)").fetchone()
         return int(written[0]) if written else 0
@@ -100,7 +100,9 @@ def check_feature_contract(spec: ModelSpec, path: Path) -> tuple[bool, pd.DataFr
         con = duckdb.connect()
         try:
             counts = con.execute(
-                "SELECT " + ", ".join(f'count(*) - count("{k}")' for k in keys) + f" FROM read_parquet('{path}')"
+                "SELECT "
+                + ", ".join(f'count(*) - count("{k}")' for k in keys)
+                + f" FROM read_parquet('{path}', hive_partitioning = false)"
             ).fetchone()
         finally:
             con.close()
