@@ -13,9 +13,14 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.data.assets import build_data_assets
+from platform_assets.evaluation.assets import build_evaluation_assets
 from platform_assets.features.assets import build_feature_assets
+from platform_assets.registry.assets import build_registry_assets
 from platform_assets.spec import ModelSpec, load_specs
+from platform_assets.training.assets import build_training_assets
+from resources.alerting import AlertingResource
 from resources.lake import LakeResource
+from resources.mlflow_registry import MlflowResource
 from resources.source import DataSourceResource
 from sensors import build_triggers
 
@@ -24,12 +29,23 @@ __all__ = ["build_definitions", "build_model_definitions", "default_resources", 
 
 def default_resources() -> dict[str, Any]:
     """Embedded defaults: everything under `var/` in the working directory."""
-    return {"lake": LakeResource(root="var/lake"), "source": DataSourceResource()}
+    return {
+        "lake": LakeResource(root="var/lake"),
+        "source": DataSourceResource(),
+        "mlflow": MlflowResource(root="var/mlflow"),
+        "alerts": AlertingResource(log_path="var/alerts.jsonl"),
+    }
 
 
 def build_model_definitions(spec: ModelSpec) -> dg.Definitions:
     """Everything one model needs, keyed under its name."""
-    assets = [*build_data_assets(spec), *build_feature_assets(spec)]
+    assets = [
+        *build_data_assets(spec),
+        *build_feature_assets(spec),
+        *build_training_assets(spec),
+        *build_evaluation_assets(spec),
+        *build_registry_assets(spec),
+    ]
     return dg.Definitions.merge(dg.Definitions(assets=assets), build_triggers(spec))
 
 

@@ -11,16 +11,28 @@ import datetime as dt
 import dagster as dg
 
 __all__ = [
+    "ALIAS_CANARY",
+    "ALIAS_CHALLENGER",
+    "ALIAS_CHAMPION",
+    "ALIAS_PREVIOUS_CHAMPION",
+    "ALIAS_SHADOW",
+    "CANDIDATE_MODEL",
+    "CURRENT",
+    "EVALUATION_REPORT",
     "FEATURES",
     "FEATURE_CONTRACT_CHECK",
+    "GATE_DECISION",
+    "GATE_PASSED_CHECK",
     "LABELS",
     "LABEL_CONTRACT_CHECK",
     "QUARANTINE",
     "RAW_BATCH",
     "REFERENCE_STATISTICS",
     "REFERENCE_STATISTICS_FILE",
+    "REGISTERED_MODEL",
     "TAG_REASON",
     "TAG_TRIGGER",
+    "TRAINING_SET",
     "VALIDATED_BATCH",
     "Stage",
     "asset_key",
@@ -35,14 +47,28 @@ VALIDATED_BATCH = "validated_batch"
 REFERENCE_STATISTICS = "reference_statistics"
 FEATURES = "features"
 LABELS = "labels"
+TRAINING_SET = "training_set"
+CANDIDATE_MODEL = "candidate_model"
+EVALUATION_REPORT = "evaluation_report"
+GATE_DECISION = "gate_decision"
+REGISTERED_MODEL = "registered_model"
 
 # Lake datasets that are not assets.
 QUARANTINE = "quarantine"  # batches that failed a blocking check, kept for inspection
 REFERENCE_STATISTICS_FILE = "reference_statistics.json"
+CURRENT = "current.json"  # the pointer document of an unpartitioned asset's latest good output
 
 # Checks beside the validation rule families (see platform_assets.data.validation.RULE_FAMILIES).
 FEATURE_CONTRACT_CHECK = "feature_contract"
 LABEL_CONTRACT_CHECK = "label_contract"
+GATE_PASSED_CHECK = "gate_passed"
+
+# Registry aliases: a model version's role.
+ALIAS_CHALLENGER = "challenger"
+ALIAS_SHADOW = "shadow"
+ALIAS_CANARY = "canary"
+ALIAS_CHAMPION = "champion"
+ALIAS_PREVIOUS_CHAMPION = "previous_champion"
 
 # Run tags every trigger sets.
 TAG_TRIGGER = "trigger"
@@ -52,6 +78,9 @@ TAG_REASON = "reason"
 class Stage:
     DATA = "data"
     FEATURES = "features"
+    TRAINING = "training"
+    EVALUATION = "evaluation"
+    REGISTRY = "registry"
 
 
 def asset_key(model: str, name: str) -> dg.AssetKey:

@@ -311,6 +311,14 @@ class TrainingSpec(_Strict):
         return self
 
 
+class EvaluationSpec(_Strict):
+    """How candidates are evaluated on the test window."""
+
+    slices: list[str] = Field(default_factory=list, description="features to slice metrics by; default: categoricals")
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="probability above which a prediction is positive")
+    latency_sample_rows: int = Field(default=2_000, ge=100, le=100_000)
+
+
 class MetricRule(_Strict):
     min: float | None = None
     max: float | None = None
@@ -387,6 +395,7 @@ class ModelSpec(_Strict):
     features: FeaturesSpec
     reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     gate: GateSpec
     triggers: TriggersSpec = Field(default_factory=TriggersSpec)
 
@@ -437,8 +446,17 @@ class ModelSpec(_Strict):
                         f"schema.rules.{field_path}",
                         f"column {column!r} is not in the schema; expected one of {sorted(schema_columns)}",
                     )
+        for index, name in enumerate(self.evaluation.slices):
+            if name not in self.features.names:
+                raise _FieldError(
+                    f"evaluation.slices[{index}]", f"{name!r} is not a feature; expected one of {self.features.names}"
+                )
         self._check_feature_output(schema_columns)
         return self
+
+    @property
+    def slice_features(self) -> list[str]:
+        return self.evaluation.slices or list(self.features.categorical)
 
     def _check_feature_output(self, schema_columns: set[str]) -> None:
         """Run the feature definition on an empty batch: every declared feature must come out of it."""

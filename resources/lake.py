@@ -94,6 +94,19 @@ class LakeResource(dg.ConfigurableResource):
             shutil.copyfile(origin, staged.path)
             return staged.commit()
 
+    def write_table(self, model: str, dataset: str, name: str, frame: pd.DataFrame | pa.Table) -> Path:
+        """Atomically write an unpartitioned table (e.g. `training_set/<version>/train.parquet`)."""
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        with self.stage(self.document_path(model, dataset, name)) as staged:
+            pq.write_table(table, staged.path)
+            return staged.commit()
+
+    def read_table(self, model: str, dataset: str, name: str) -> pd.DataFrame:
+        path = self.document_path(model, dataset, name)
+        if not path.is_file():
+            raise MissingPartitionError(f"{model}/{dataset} has no table {name} (expected {path})")
+        return pq.read_table(path).to_pandas()
+
     def write_json(self, model: str, dataset: str, name: str, document: Any) -> Path:
         """Atomically write a JSON document."""
         with self.stage(self.document_path(model, dataset, name)) as staged:

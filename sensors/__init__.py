@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from platform_assets.keys import TAG_REASON, TAG_TRIGGER, Stage, group_name
 from platform_assets.spec import ModelSpec
 from sensors.reference import build_reference_sensor
 from sensors.schedules import build_data_schedules
+from sensors.training import build_training_triggers
 
 __all__ = ["build_triggers"]
 
@@ -14,13 +16,16 @@ __all__ = ["build_triggers"]
 def build_triggers(spec: ModelSpec) -> dg.Definitions:
     """The jobs, schedules and sensors that run one model's lifecycle by themselves."""
     jobs, schedules = build_data_schedules(spec)
+    data_plane = dg.AssetSelection.groups(group_name(spec.name, Stage.DATA), group_name(spec.name, Stage.FEATURES))
     automation = dg.AutomationConditionSensorDefinition(
         f"{spec.name}_automation",
-        target=dg.AssetSelection.key_prefixes([spec.name]),
+        target=data_plane,
+        run_tags={TAG_TRIGGER: "new_data", TAG_REASON: "a batch landed upstream"},
         # The default automation sensor starts STOPPED on a new instance; this one must work on the
         # first `dagster dev`, without a click.
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=spec.triggers.automation_interval_seconds,
         description=f"Evaluates the automation conditions of {spec.name}'s assets.",
     )
-    return dg.Definitions(jobs=jobs, schedules=schedules, sensors=[automation, build_reference_sensor(spec)])
+    data = dg.Definitions(jobs=jobs, schedules=schedules, sensors=[automation, build_reference_sensor(spec)])
+    return dg.Definitions.merge(data, build_training_triggers(spec))

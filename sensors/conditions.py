@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-__all__ = ["upstream_partition_landed", "upstream_partition_passed_checks"]
+__all__ = [
+    "candidate_needed",
+    "gate_passed_follow_up",
+    "new_candidate_follow_up",
+    "training_code_changed",
+    "upstream_partition_landed",
+    "upstream_partition_passed_checks",
+]
 
 AC = dg.AutomationCondition
 
@@ -37,3 +44,32 @@ def upstream_partition_passed_checks() -> dg.AutomationCondition:
     return (upstream_partition_landed() & AC.all_deps_blocking_checks_passed()).with_label(
         "upstream partition landed and passed its blocking checks"
     )
+
+
+def training_code_changed() -> dg.AutomationCondition:
+    """Retrain when the training code or the spec's training section changed (the code-change trigger).
+
+    New data alone does not retrain: that is the schedule's, the drift sensor's and the decay
+    sensor's call, each with its own reason.
+    """
+    return (AC.code_version_changed() & ~AC.in_progress()).with_label("training code changed")
+
+
+def candidate_needed() -> dg.AutomationCondition:
+    """Train a candidate when its code changed or a new training set was built without one."""
+    return (
+        (AC.code_version_changed() | AC.any_deps_updated()).since_last_handled()
+        & ~AC.any_deps_missing()
+        & ~AC.any_deps_in_progress()
+        & ~AC.in_progress()
+    ).with_label("training code changed or a new training set")
+
+
+def new_candidate_follow_up() -> dg.AutomationCondition:
+    """Evaluate and judge every new candidate, whatever started its training."""
+    return AC.eager().with_label("a new candidate to evaluate")
+
+
+def gate_passed_follow_up() -> dg.AutomationCondition:
+    """Register a candidate only after its gate decision passed the blocking `gate_passed` check."""
+    return (AC.eager() & AC.all_deps_blocking_checks_passed()).with_label("gate decision passed")

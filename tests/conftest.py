@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from platform_assets.spec import ModelSpec, load_spec
+from resources.alerting import AlertingResource
 from resources.lake import LakeResource
+from resources.mlflow_registry import MlflowResource
 from resources.source import DataSourceResource
 
 STAGES = ("unit", "data_validation", "feature_pipeline", "model_quality", "integration")
@@ -49,9 +51,20 @@ def source() -> DataSourceResource:
     return DataSourceResource(today="2026-03-01", rows_per_day=800)
 
 
+def platform_resources(lake: LakeResource, source: DataSourceResource) -> dict[str, object]:
+    """Every resource the definitions need, with MLflow and the alert log beside the lake."""
+    root = Path(lake.root).parent
+    return {
+        "lake": lake,
+        "source": source,
+        "mlflow": MlflowResource(root=str(root / "mlflow")),
+        "alerts": AlertingResource(log_path=str(root / "alerts.jsonl")),
+    }
+
+
 @pytest.fixture
 def resources(lake: LakeResource, source: DataSourceResource) -> dict[str, object]:
-    return {"lake": lake, "source": source}
+    return platform_resources(lake, source)
 
 
 def day(offset: int, start: dt.date = dt.date(2026, 1, 1)) -> str:

@@ -15,7 +15,7 @@ from platform_assets.definitions import build_definitions, build_model_definitio
 from platform_assets.spec import ModelSpec
 from resources.lake import LakeResource
 from resources.source import DataSourceResource
-from tests.conftest import ROOT
+from tests.conftest import ROOT, platform_resources
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +76,7 @@ def test_two_specs_make_two_independent_pipelines(
     spec: ModelSpec, small_spec: ModelSpec, lake: LakeResource, tmp_path: Path
 ) -> None:
     defs = build_definitions(
-        [spec, small_spec], resources={"lake": lake, "source": DataSourceResource(rows_per_day=100)}
+        [spec, small_spec], resources=platform_resources(lake, DataSourceResource(rows_per_day=100))
     )
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
@@ -96,7 +96,7 @@ def test_two_specs_make_two_independent_pipelines(
         list(build_model_definitions(small_spec).assets),
         selection=["parcel_small/raw_batch", "parcel_small/validated_batch", "parcel_small/features"],
         partition_key="2026-02-03",
-        resources={"lake": lake, "source": DataSourceResource(rows_per_day=100)},
+        resources=platform_resources(lake, DataSourceResource(rows_per_day=100)),
     )
     assert sorted(p.name for p in Path(lake.root).iterdir()) == ["parcel_small"]
     assert list(lake.read_partition("parcel_small", "features", "2026-02-03").columns) == [

@@ -10,7 +10,7 @@ from platform_assets.keys import FEATURES, LABELS, QUARANTINE, RAW_BATCH, REFERE
 from platform_assets.spec import ModelSpec
 from resources.lake import LakeResource
 from resources.source import DataSourceResource, ScenarioConfig
-from tests.conftest import day
+from tests.conftest import day, platform_resources
 
 pytestmark = pytest.mark.data_validation
 
@@ -75,7 +75,7 @@ def test_a_clean_batch_lands_validates_and_becomes_features(
 def test_a_corrupt_batch_is_quarantined_and_stops_the_features(
     spec: ModelSpec, lake: LakeResource, corruption: str, check: str
 ) -> None:
-    resources = {"lake": lake, "source": _corrupt(corruption)}
+    resources = platform_resources(lake, _corrupt(corruption))
     with dg.DagsterInstance.ephemeral() as instance:
         result = _land(spec, resources, DAY, instance)
         evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -96,11 +96,11 @@ def test_a_corrupt_batch_is_quarantined_and_stops_the_features(
 
 
 def test_a_corrupt_relanding_keeps_the_previous_good_partition(spec: ModelSpec, lake: LakeResource) -> None:
-    good = {"lake": lake, "source": DataSourceResource(rows_per_day=800)}
+    good = platform_resources(lake, DataSourceResource(rows_per_day=800))
     with dg.DagsterInstance.ephemeral() as instance:
         assert _land(spec, good, DAY, instance).success
         before = lake.read_partition("delivery_delay", FEATURES, DAY)
-        _land(spec, {"lake": lake, "source": _corrupt("unknown_carriers")}, DAY, instance)
+        _land(spec, platform_resources(lake, _corrupt("unknown_carriers")), DAY, instance)
         assert lake.read_partition("delivery_delay", FEATURES, DAY).equals(before)
         assert len(lake.read_partition("delivery_delay", VALIDATED_BATCH, DAY)) == 800
         assert "XXX" not in set(lake.read_partition("delivery_delay", VALIDATED_BATCH, DAY)["carrier_code"])
@@ -144,7 +144,7 @@ def test_reference_statistics_refuse_an_empty_window(spec: ModelSpec, resources:
 
 def test_labels_arrive_after_their_delay_only(spec: ModelSpec, lake: LakeResource) -> None:
     assets = list(build_model_definitions(spec).assets)
-    early = {"lake": lake, "source": DataSourceResource(today=day(5), rows_per_day=300)}
+    early = platform_resources(lake, DataSourceResource(today=day(5), rows_per_day=300))
     result = dg.materialize(
         assets, selection=[f"delivery_delay/{LABELS}"], partition_key=day(4), resources=early, raise_on_error=False
     )
@@ -153,7 +153,7 @@ def test_labels_arrive_after_their_delay_only(spec: ModelSpec, lake: LakeResourc
     assert "LabelsNotReadyError" in error.cause.cls_name
     assert "labels for events of 2026-01-05 arrive on 2026-01-07" in error.cause.message
     assert not lake.has_partition("delivery_delay", LABELS, day(4))
-    on_time = {"lake": lake, "source": DataSourceResource(today=day(6), rows_per_day=300)}
+    on_time = platform_resources(lake, DataSourceResource(today=day(6), rows_per_day=300))
     result = dg.materialize(assets, selection=[f"delivery_delay/{LABELS}"], partition_key=day(4), resources=on_time)
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {"label_contract": True}
     assert lake.read_partition("delivery_delay", LABELS, day(4))["is_delayed"].isin([0, 1]).all()

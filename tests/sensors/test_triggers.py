@@ -14,7 +14,7 @@ from resources.lake import LakeResource
 from resources.source import DataSourceResource, ScenarioConfig
 from sensors.reference import reference_decision
 from sensors.schedules import labels_partition_due
-from tests.conftest import day
+from tests.conftest import day, platform_resources
 
 pytestmark = pytest.mark.unit
 
@@ -74,7 +74,7 @@ def test_reference_decision() -> None:
 
 
 def test_reference_sensor_requests_once_when_the_window_is_validated(small_spec: ModelSpec, lake: LakeResource) -> None:
-    resources = {"lake": lake, "source": DataSourceResource(rows_per_day=200)}
+    resources = platform_resources(lake, DataSourceResource(rows_per_day=200))
     repository = build_definitions([small_spec], resources=resources).get_repository_def()
     sensor = repository.get_sensor_def("parcel_small_reference_sensor")
     assets = list(build_model_definitions(small_spec).assets)
@@ -136,10 +136,8 @@ def test_automation_holds_features_back_after_a_failed_check(
     spec: ModelSpec, lake: LakeResource, corruptions: list[str], expected: set[str]
 ) -> None:
     scenarios = [ScenarioConfig(kind="corrupt_batch", start=day(3), end=day(3), corruptions=corruptions)]
-    resources = {
-        "lake": lake,
-        "source": DataSourceResource(rows_per_day=500, scenarios=scenarios if corruptions else []),
-    }
+    source = DataSourceResource(rows_per_day=500, scenarios=scenarios if corruptions else [])
+    resources = platform_resources(lake, source)
     defs = build_definitions([spec], resources=resources)
     assets = list(build_model_definitions(spec).assets)
     with dg.DagsterInstance.ephemeral() as instance:

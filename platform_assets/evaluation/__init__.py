@@ -1,0 +1,1 @@
+"""Model evaluation: prediction metrics, slice metrics and the quality gate that decides promotion."""

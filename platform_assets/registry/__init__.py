@@ -1,0 +1,1 @@
+"""The model registry stage: registered versions and (as deployment lands) their roles."""
