@@ -182,3 +182,23 @@ def test_a_failing_training_ends_its_mlflow_run_failed(small_ct_spec: ModelSpec,
     runs = client.search_runs([client.get_experiment_by_name(MODEL).experiment_id])
     assert [run.info.status for run in runs] == ["FAILED"]
     assert mlflow.version_by_alias(MODEL, ALIAS_CHALLENGER) is None
+
+
+def test_launchpad_config_overrides_the_window_and_the_search_budget(small_ct_spec: ModelSpec, env: dict) -> None:
+    """What a person sets in the UI's launchpad reaches the assets."""
+    run_config = {
+        "ops": {
+            f"{MODEL}__training_set": {"config": {"window_end": day(8), "window_days": 7}},
+            f"{MODEL}__candidate_model": {"config": {"hpo_trials": 1}},
+        }
+    }
+    result = dg.materialize(
+        list(build_model_definitions(small_ct_spec).assets),
+        selection=[f"{MODEL}/training_set", f"{MODEL}/candidate_model"],
+        resources=env,
+        run_config=run_config,
+    )
+    training = result.asset_materializations_for_node(f"{MODEL}__training_set")[0].metadata
+    assert training["window"].value == f"{day(2)}..{day(8)}"
+    assert training["labelled days"].value == 7
+    assert result.asset_materializations_for_node(f"{MODEL}__candidate_model")[0].metadata["trials"].value == 1
