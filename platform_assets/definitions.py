@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.data.assets import build_data_assets
+from platform_assets.deployment.assets import build_deployment_assets
 from platform_assets.evaluation.assets import build_evaluation_assets
 from platform_assets.features.assets import build_feature_assets
 from platform_assets.registry.assets import build_registry_assets
@@ -45,6 +46,7 @@ def build_model_definitions(spec: ModelSpec) -> dg.Definitions:
         *build_training_assets(spec),
         *build_evaluation_assets(spec),
         *build_registry_assets(spec),
+        *build_deployment_assets(spec),
     ]
     return dg.Definitions.merge(dg.Definitions(assets=assets), build_triggers(spec))
 

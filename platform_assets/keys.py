@@ -18,6 +18,7 @@ __all__ = [
     "ALIAS_SHADOW",
     "CANDIDATE_MODEL",
     "CURRENT",
+    "DEPLOYMENT",
     "EVALUATION_REPORT",
     "FEATURES",
     "FEATURE_CONTRACT_CHECK",
@@ -25,6 +26,7 @@ __all__ = [
     "GATE_PASSED_CHECK",
     "LABELS",
     "LABEL_CONTRACT_CHECK",
+    "PREDICTIONS",
     "QUARANTINE",
     "RAW_BATCH",
     "REFERENCE_STATISTICS",
@@ -52,6 +54,8 @@ CANDIDATE_MODEL = "candidate_model"
 EVALUATION_REPORT = "evaluation_report"
 GATE_DECISION = "gate_decision"
 REGISTERED_MODEL = "registered_model"
+DEPLOYMENT = "deployment"
+PREDICTIONS = "predictions"  # the prediction log (lake dataset written by the serving process)
 
 # Lake datasets that are not assets.
 QUARANTINE = "quarantine"  # batches that failed a blocking check, kept for inspection
@@ -81,6 +85,7 @@ class Stage:
     TRAINING = "training"
     EVALUATION = "evaluation"
     REGISTRY = "registry"
+    DEPLOYMENT = "deployment"
 
 
 def asset_key(model: str, name: str) -> dg.AssetKey:

@@ -357,6 +357,61 @@ class GateSpec(_Strict):
         return value
 
 
+# ---------------------------------------------------------------------------------------- deployment
+
+
+class ShadowSpec(_Strict):
+    """Shadow mode: a sampled share of requests scored by the shadow version, logged, never returned."""
+
+    sample_rate: float = Field(default=0.2, ge=0, le=1)
+    timeout_ms: float = Field(default=100.0, gt=0, description="a shadow score slower than this is dropped and logged")
+    min_days: int = Field(default=7, ge=0, description="days of shadow traffic before the shadow gate judges")
+    min_requests: int = Field(default=1_000, ge=1)
+    min_labelled: int = Field(default=200, ge=1, description="labelled shadow requests needed to compare AUC")
+    min_correlation: float = Field(default=0.8, ge=-1, le=1, description="shadow vs champion score correlation")
+    max_auc_drop: float = Field(default=0.01, ge=0, le=1, description="shadow AUC may trail the champion by this much")
+    latency_p99_ms: float = Field(default=50.0, gt=0, description="the serving SLA the shadow must meet")
+
+
+class CanarySpec(_Strict):
+    """The canary rollout: traffic steps and the automated gate's rules (the seed's, plus evidence)."""
+
+    steps: list[float] = Field(default_factory=lambda: [5.0, 15.0, 30.0, 100.0])
+    min_requests: int = Field(default=500, ge=1, description="canary requests per step before the gate promotes")
+    min_labelled: int = Field(default=200, ge=1, description="labelled canary requests before AUC is compared")
+    dwell_hours: float = Field(default=24.0, ge=0, description="minimum time at a step")
+    max_error_ratio: float = Field(default=1.5, gt=1, description="rollback if canary error rate > this x production")
+    max_p99_ms: float = Field(default=200.0, gt=0, description="rollback if canary p99 latency exceeds this")
+    max_prediction_psi: float = Field(default=0.25, gt=0, description="hold if canary score PSI exceeds this")
+    max_auc_drop: float = Field(default=0.01, ge=0, le=1, description="rollback if canary AUC < production AUC - this")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="confidence of the tests behind each rule")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[float]) -> list[float]:
+        if not value or value[-1] != 100:
+            raise ValueError(f"canary steps must end at 100 (percent), got {value}")
+        if any(not 0 < step <= 100 for step in value) or sorted(set(value)) != value:
+            raise ValueError(f"canary steps must increase strictly within (0, 100], got {value}")
+        return value
+
+
+class ServingSpec(_Strict):
+    """The prediction service's settings for this model."""
+
+    ab_salt: str = Field(default="ab-2026", min_length=1, description="salt of the stable unit hash (A/B groups)")
+    flush_seconds: float = Field(default=1.0, gt=0, le=60, description="prediction-log flush window")
+    refresh_seconds: float = Field(default=10.0, gt=0, description="how often roles are re-read from the registry")
+    latency_sla_ms: float = Field(default=50.0, gt=0)
+    require_approval: bool = Field(default=False, description="a person approves before a challenger enters shadow")
+
+
+class DeploymentSpec(_Strict):
+    shadow: ShadowSpec = Field(default_factory=ShadowSpec)
+    canary: CanarySpec = Field(default_factory=CanarySpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+
+
 # ---------------------------------------------------------------------------------------- automation
 
 
@@ -397,6 +452,7 @@ class ModelSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     gate: GateSpec
+    deployment: DeploymentSpec = Field(default_factory=DeploymentSpec)
     triggers: TriggersSpec = Field(default_factory=TriggersSpec)
 
     _path: Path | None = PrivateAttr(default=None)

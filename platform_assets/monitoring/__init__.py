@@ -1,0 +1,1 @@
+"""Monitoring: distribution-shift statistics shared by the canary gate and drift monitoring."""
