@@ -1,11 +1,15 @@
 """`mlplatform`: the platform's command line.
 
 mlplatform validate-spec FILE [FILE ...]   print "ok" or what is wrong, file and field named
+mlplatform serve --spec FILE [--host 127.0.0.1] [--port 8000] [--lake var/lake] [--mlflow var/mlflow]
+                 [--tracking-uri URI] [--alerts var/alerts.jsonl] [--log-level info]
+                                          run the prediction service (serving.server) until SIGTERM/SIGINT
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from collections.abc import Sequence
 
@@ -27,12 +31,67 @@ def _validate_spec(args: argparse.Namespace) -> int:
     return status
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the server pulls in FastAPI, uvicorn, MLflow and LightGBM, which validate-spec does not need.
+    from serving.server import run
+
+    try:
+        load_spec(args.spec)
+    except SpecError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if not _is_loopback(args.host):
+        # Only reachable through an explicit --host (the default is loopback); say so, since the service has no auth.
+        print(f"warning: serving on {args.host}:{args.port}, reachable from other machines", file=sys.stderr)
+    run(
+        args.spec,
+        host=args.host,
+        port=args.port,
+        lake_root=args.lake,
+        mlflow_root=args.mlflow,
+        tracking_uri=args.tracking_uri,
+        alerts_log=args.alerts,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"a port lies in 1-65535, got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlplatform", description="ML CI/CD platform on Dagster.")
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate-spec", help="check model spec files")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=_validate_spec)
+    serve = commands.add_parser("serve", help="run the prediction service for one model spec")
+    serve.add_argument("--spec", required=True, metavar="FILE", help="the model spec (YAML)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; anything else must be asked for)"
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--lake", default="var/lake", help="lake root for the prediction log (default var/lake)")
+    serve.add_argument("--mlflow", default="var/mlflow", help="embedded MLflow root (default var/mlflow)")
+    serve.add_argument("--tracking-uri", default=None, help="an MLflow tracking/registry URI instead of --mlflow")
+    serve.add_argument("--alerts", default="var/alerts.jsonl", help="alert log (default var/alerts.jsonl)")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="uvicorn's"
+    )
+    serve.set_defaults(handler=_serve)
     return parser
 
 
