@@ -151,8 +151,8 @@ def create_app(spec: ModelSpec, router: Router, refresh_seconds: float | None = 
             metrics.observe(_NO_VERSION, "none", time.perf_counter() - started, failed=True)
             return _error(500, "internal_error", f"{type(error).__name__}: {error}", body.request_id)
         metrics.observe(prediction.model_version, prediction.role, time.perf_counter() - started, failed=False)
-        # Serialized here: a returned Response skips FastAPI's re-validation (and deep copy) of the response model,
-        # a tenth of the request's CPU; `response_model` still documents the shape.
+        # Serialized here: a returned Response skips FastAPI's re-validation and deep copy of a response that is
+        # already a validated model; `response_model` still documents the shape.
         return Response(_response(prediction).model_dump_json(), media_type="application/json")
 
     # A plain `def`: a large batch runs in the thread pool, so it does not hold up single requests on the loop.

@@ -186,7 +186,10 @@ class Router:
         self._closed = False
         # Shadow machinery, started on the first shadow job so a router without a shadow runs no extra threads.
         self._shadow_workers = shadow_workers
-        self._shadow_queue: queue.Queue[_ShadowJob | None] = queue.Queue(maxsize=shadow_queue_size)
+        # A SimpleQueue (C, half the cost of queue.Queue's put on the request path) bounded by checking its size
+        # before a put; concurrent requests can overshoot the bound by at most one job each.
+        self._shadow_queue: queue.SimpleQueue[_ShadowJob | None] = queue.SimpleQueue()
+        self._shadow_queue_size = shadow_queue_size
         self._shadow_threads: list[threading.Thread] = []
         self._shadow_start_lock = threading.Lock()
         self._watch = threading.Condition()
@@ -485,12 +488,12 @@ class Router:
         if not self._shadow_threads:
             self._start_shadow_threads()
         job = _ShadowJob(request_id, unit_id, event_time, features, state.shadow)
-        try:
-            self._shadow_queue.put_nowait(job)
-        except queue.Full:
+        if self._shadow_queue.qsize() >= self._shadow_queue_size:
             # The workers are all busy (or hung) and the backlog is at its bound: drop rather than grow.
             job.claim()
             self._log_job(job, None, None, SHADOW_QUEUE_FULL)
+            return
+        self._shadow_queue.put(job)
 
     def _start_shadow_threads(self) -> None:
         with self._shadow_start_lock:
@@ -593,10 +596,7 @@ class Router:
                 if job.claim():
                     self._log_job(job, None, None, "shadow did not finish before shutdown")
             for _ in range(self._shadow_workers):
-                try:
-                    self._shadow_queue.put_nowait(None)
-                except queue.Full:  # a hung worker will not read it anyway; it is a daemon thread
-                    break
+                self._shadow_queue.put(None)  # a hung worker never reads it; it is a daemon thread
         self._log.close()
 
     def __enter__(self) -> Router:

@@ -10,12 +10,10 @@ shutdown, which closes the router and so flushes the prediction log.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import lightgbm as lgb
 from fastapi import FastAPI
 
 from platform_assets.spec import ModelSpec, load_spec
@@ -27,30 +25,17 @@ from serving.roles import Roles, ServingDefaults, read_roles
 from serving.router import Router
 from serving.scoring import Scorer
 
-__all__ = ["build_service", "registry_loader", "registry_roles", "run", "single_threaded"]
+__all__ = ["build_service", "registry_loader", "registry_roles", "run"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def single_threaded(booster: lgb.Booster) -> lgb.Booster:
-    """Make `booster.predict` use one OpenMP thread unless a caller asks for more.
-
-    LightGBM predicts with every core by default. For the one row of a request that buys nothing, and on a busy
-    machine the OpenMP barrier spins and then stalls for whole scheduler slices: on the 2-core benchmark machine with
-    another process busy, one-row p99 was 18-20 ms with the default against 4.5 ms with one thread, at 7-17x the CPU
-    per row. The service gets its parallelism from concurrent requests instead. `Scorer` calls `booster.predict(row)`
-    without parameters, so the default is set on this booster instance (any explicit `num_threads` still wins).
-    """
-    booster.predict = functools.partial(booster.predict, num_threads=1)  # type: ignore[method-assign]
-    return booster
-
-
 def registry_loader(mlflow: MlflowResource, spec: ModelSpec) -> Callable[[str], Scorer]:
-    """Loads a registered version of the spec's model as a single-threaded `Scorer` over the spec's features."""
+    """Loads a registered version of the spec's model as a `Scorer` over the spec's features."""
 
     def load(version: str) -> Scorer:
         model_version = mlflow.client().get_model_version(spec.name, version)
-        booster = single_threaded(mlflow.load_booster(spec.name, model_version))
+        booster = mlflow.load_booster(spec.name, model_version)
         # Refuses a booster trained on other features than the spec's, so a wrong version fails at load, not per
         # request.
         return Scorer.from_booster(booster, spec.features.names, spec.features.categorical)

@@ -54,6 +54,7 @@ class Service:
     scorers: dict[str, Scorer]
     rows: list[dict[str, Any]]
     not_ready: httpx.Response  # /readyz before any champion alias existed
+    unserved: httpx.Response  # a /predict at that time
     served_ids: list[str] = field(default_factory=list)  # request ids the service answered (200 or 500)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -124,6 +125,8 @@ def service(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         with httpx.Client(base_url=url, timeout=5) as client:
             _wait(lambda: client.get("/healthz").status_code == 200, 90, "the server did not start", stderr.read_text)
             not_ready = client.get("/readyz")
+            features = request_rows(spec, data.test, 1)[0]
+            unserved = client.post("/predict", json={"request_id": "before-any-champion", "features": features})
             mlflow = MlflowResource(root=str(root / "mlflow"))
             versions = log_versions(mlflow, spec, boosters, data)
             scorers = {version: scorer_of(spec, booster) for version, booster in zip(versions, boosters, strict=True)}
@@ -139,6 +142,7 @@ def service(spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             scorers=scorers,
             rows=request_rows(spec, data.test, 500),
             not_ready=not_ready,
+            unserved=unserved,
         )
     finally:
         if process.poll() is None:
@@ -158,6 +162,8 @@ def test_readiness_follows_the_champion_alias(service: Service) -> None:
     assert service.not_ready.status_code == 503
     assert service.not_ready.json()["ready"] is False
     assert "no champion alias" in service.not_ready.json()["reason"]
+    assert service.unserved.status_code == 503
+    assert service.unserved.json()["error"] == "no_champion"
     with httpx.Client(base_url=service.url, timeout=5) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["champion"] == "1"

@@ -51,7 +51,7 @@ from serving.roles import (
 )
 from serving.router import NoChampionError, PredictionRequest, Router, ScoringError
 from serving.scoring import Scorer
-from serving.server import registry_loader, registry_roles, single_threaded
+from serving.server import registry_loader, registry_roles
 
 pytestmark = pytest.mark.unit
 
@@ -98,8 +98,8 @@ def train_boosters(spec: ModelSpec, data: TrainingSet) -> list[lgb.Booster]:
 
 
 def scorer_of(spec: ModelSpec, booster: lgb.Booster) -> Scorer:
-    """A scorer as the service builds one: single-threaded prediction (see `serving.server.single_threaded`)."""
-    return Scorer.from_booster(single_threaded(booster), spec.features.names, spec.features.categorical)
+    """A scorer as the service builds one."""
+    return Scorer.from_booster(booster, spec.features.names, spec.features.categorical)
 
 
 def log_versions(mlflow: MlflowResource, spec: ModelSpec, boosters: list[lgb.Booster], data: TrainingSet) -> list[str]:
@@ -322,8 +322,13 @@ def test_a_raising_shadow_changes_no_response_and_is_logged(
 ) -> None:
     baseline = _champion_only(spec, scorers, rows, tmp_path / "baseline")
     broken = RaisingScorer()
+    # A queue as long as the traffic: this test wants every shadow call made (load shedding has its own test).
     router = make_router(
-        spec, {**scorers, "3": broken}, RolesHolder(shadow="3", shadow_sample_rate=1.0), tmp_path / "lake"
+        spec,
+        {**scorers, "3": broken},
+        RolesHolder(shadow="3", shadow_sample_rate=1.0),
+        tmp_path / "lake",
+        shadow_queue_size=len(rows),
     )
     with router:
         assert run_requests(router, rows) == baseline
