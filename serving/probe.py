@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -74,12 +73,9 @@ def probe_scoring(
         "--single-rows",
         str(single_rows),
     ]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
     try:
-        done = subprocess.run(
-            command, cwd=_ROOT, env=env, capture_output=True, text=True, timeout=timeout_seconds, check=False
-        )
+        # `python -m` from the repository root finds the package whether or not it is installed.
+        done = subprocess.run(command, cwd=_ROOT, capture_output=True, text=True, timeout=timeout_seconds, check=False)
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
         raise RuntimeError(

@@ -124,14 +124,8 @@ def validate_for_serving(
         ]
         command += ["--tracking-uri", mlflow.resolved_tracking_uri()]
         with log_path.open("w") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
+            # `python -m` from the repository root finds the package whether or not it is installed.
+            process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             return _check(spec, version, base, sample, expected, latency_requests, timeout_seconds, process, log_path)
         finally:
