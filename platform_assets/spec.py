@@ -436,6 +436,64 @@ class TriggersSpec(_Strict):
         return value.strip()
 
 
+# ---------------------------------------------------------------------------------------- monitoring
+
+
+class DriftSpec(_Strict):
+    """Input and prediction drift: PSI against the reference, judged beside its no-drift critical value."""
+
+    bins: int = Field(default=10, ge=2, le=100, description="quantile bins of each numeric feature, fixed on the reference")
+    feature_psi: float = Field(default=0.20, gt=0, description="PSI above which a critical feature has drifted")
+    output_psi: float = Field(default=0.10, gt=0, description="PSI above which the prediction scores have drifted")
+    critical_quantile: float = Field(
+        default=0.99, gt=0.5, lt=1, description="quantile of the PSI expected with no drift at the window's size"
+    )
+    min_rows: int = Field(default=200, ge=10, description="fewer rows in a window: too small to judge")
+    evidently_sample_rows: int = Field(default=5_000, ge=100, description="rows per side of the evidently HTML report")
+
+
+class PerformanceSpec(_Strict):
+    """Realised performance on predictions whose labels have arrived (the seed's decay trigger)."""
+
+    window_days: int = Field(default=7, ge=1, description="event days of labelled predictions judged together")
+    min_auc: float = Field(default=0.88, ge=0, le=1, description="retrain when realised AUC falls below this")
+    max_decay: float = Field(default=0.02, ge=0, le=1, description="retrain when AUC falls this far below training AUC")
+    min_labelled: int = Field(default=200, ge=10, description="labelled predictions (with both classes) to judge")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="of the A/B difference's interval")
+
+
+class HealthRule(_Strict):
+    """One rollback condition on the champion: the value over the last `window_minutes` exceeds `threshold`."""
+
+    threshold: float = Field(ge=0)
+    window_minutes: float = Field(gt=0)
+
+
+class HealthSpec(_Strict):
+    """The seed's automated rollback conditions, checked on the champion's recent traffic (event time)."""
+
+    error_rate: HealthRule = Field(default_factory=lambda: HealthRule(threshold=0.05, window_minutes=10))
+    p99_latency_ms: HealthRule = Field(default_factory=lambda: HealthRule(threshold=500, window_minutes=5))
+    prediction_null_rate: HealthRule = Field(default_factory=lambda: HealthRule(threshold=0.01, window_minutes=5))
+    input_psi: HealthRule = Field(default_factory=lambda: HealthRule(threshold=0.30, window_minutes=30))
+    min_requests: int = Field(default=20, ge=1, description="fewer requests in a window: that condition is not judged")
+    cooldown_minutes: float = Field(default=60, ge=0, description="no second rollback within this time")
+
+
+class MonitoringSpec(_Strict):
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    health: HealthSpec = Field(default_factory=HealthSpec)
+    retrain_cooldown_hours: float = Field(
+        default=24, ge=0, description="a drift or decay sensor starts no second retraining within this time"
+    )
+    monitor_interval_seconds: int = Field(default=60, ge=5, description="drift, decay and shadow sensors")
+    canary_interval_seconds: int = Field(default=3_600, ge=5, description="the canary sensor (seed: hourly)")
+    health_interval_seconds: int = Field(default=300, ge=5, description="the production-health sensor (seed: 5 min)")
+    max_model_age_days: float = Field(default=30, gt=0, description="freshness of the registered model")
+    report_max_lag_hours: float = Field(default=36, gt=0, description="freshness of the monitoring reports")
+
+
 # ------------------------------------------------------------------------------------------------ spec
 
 
@@ -454,6 +512,7 @@ class ModelSpec(_Strict):
     gate: GateSpec
     deployment: DeploymentSpec = Field(default_factory=DeploymentSpec)
     triggers: TriggersSpec = Field(default_factory=TriggersSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
     _path: Path | None = PrivateAttr(default=None)
 
