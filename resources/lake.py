@@ -101,11 +101,21 @@ class LakeResource(dg.ConfigurableResource):
             pq.write_table(table, staged.path)
             return staged.commit()
 
-    def read_table(self, model: str, dataset: str, name: str) -> pd.DataFrame:
+    def read_table(
+        self,
+        model: str,
+        dataset: str,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        """An unpartitioned table, or only its `columns`; `categorical` string columns come back as pandas
+        Categoricals (read as dictionaries, far cheaper than a Python string per row)."""
         path = self.document_path(model, dataset, name)
         if not path.is_file():
             raise MissingPartitionError(f"{model}/{dataset} has no table {name} (expected {path})")
-        return pq.read_table(path).to_pandas()
+        return pq.read_table(path, columns=columns, read_dictionary=list(categorical) or None).to_pandas()
 
     def write_json(self, model: str, dataset: str, name: str, document: Any) -> Path:
         """Atomically write a JSON document."""

@@ -14,6 +14,7 @@ import dagster as dg
 import lightgbm
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field
 
 from platform_assets.features.assets import feature_code_version
@@ -82,35 +83,70 @@ def _labelled_days(lake: LakeResource, model: str) -> list[str]:
     return sorted(set(lake.partitions(model, FEATURES)) & set(lake.partitions(model, LABELS)))
 
 
-def _labelled_features(lake: LakeResource, spec: ModelSpec, days: list[str]) -> pd.DataFrame:
-    """The features of `days` joined with their labels, in DuckDB."""
+def _labelled_features(lake: LakeResource, spec: ModelSpec, days: list[str]) -> pa.Table:
+    """The features of `days` joined with their labels, in DuckDB, ordered by event time and entity id.
+
+    The order makes the training set, and so the model, the same on every run over the same data (a join's row
+    order is otherwise up to DuckDB's threads). Arrow, not pandas: the splits are written from it as they are.
+    """
     model, source = spec.name, spec.source
+    entity = source.entity_id_column
     con = lake.connect()
     try:
         return con.sql(
             f'SELECT f.*, l."{source.label_column}" '
             f"FROM {lake.scan_sql(model, FEATURES, days)} AS f "
-            f'JOIN {lake.scan_sql(model, LABELS, days)} AS l USING ("{source.entity_id_column}")'
-        ).df()
+            f'JOIN {lake.scan_sql(model, LABELS, days)} AS l USING ("{entity}") '
+            f'ORDER BY f."{source.event_time_column}", f."{entity}"'
+        ).to_arrow_table()
     finally:
         con.close()
 
 
-def _data_version(frame: pd.DataFrame) -> str:
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+def _data_version(lake: LakeResource, spec: ModelSpec, days: list[str]) -> str:
+    """A fingerprint of the training set's inputs: the bytes of every features and labels partition it joins.
+
+    The same inputs give the same (ordered) training set, so this names it; hashing the files costs a fraction of
+    hashing a million-row frame.
+    """
+    digest = hashlib.sha256(spec.source.label_column.encode())
+    for name in (FEATURES, LABELS):
+        for day in days:
+            digest.update(f"{name}/{day}".encode())
+            with lake.existing_partition_path(spec.name, name, day).open("rb") as data:
+                digest.update(hashlib.file_digest(data, "sha256").digest())
+    return digest.hexdigest()[:16]
 
 
-def load_training_set(lake: LakeResource, spec: ModelSpec) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """The current training set's pointer document and its three splits."""
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """A split as Arrow, without pandas' dtype metadata, so readers get the plain NumPy-backed dtypes."""
+    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+
+
+def load_training_set(
+    lake: LakeResource,
+    spec: ModelSpec,
+    splits: tuple[str, ...] = ("train", "validation", "test"),
+    columns: list[str] | None = None,
+) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """The current training set's pointer document and its `splits` (only `columns` of each, when given).
+
+    Categorical features come back as pandas Categoricals.
+    """
     pointer = lake.read_json(spec.name, TRAINING_SET, CURRENT)
     if pointer is None:
         raise dg.Failure(f"{spec.name}: no training set yet; materialize {spec.name}/{TRAINING_SET} first")
-    splits = {
-        split: lake.read_table(spec.name, TRAINING_SET, f"{pointer['version']}/{split}.parquet")
-        for split in ("train", "validation", "test")
+    tables = {
+        split: lake.read_table(
+            spec.name,
+            TRAINING_SET,
+            f"{pointer['version']}/{split}.parquet",
+            columns=columns,
+            categorical=spec.features.categorical,
+        )
+        for split in splits
     }
-    return pointer, splits
+    return pointer, tables
 
 
 def build_training_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
@@ -149,7 +185,8 @@ def build_training_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
         present = [day for day in window if day in labelled]
         if not present:
             raise TrainingSetError(f"{model}: no labelled day in the window {window[0]}..{window[-1]}")
-        frame = _labelled_features(lake, spec, present)
+        # A zero-copy pandas view of the Arrow result for the checks and the split.
+        frame = _labelled_features(lake, spec, present).to_pandas(types_mapper=pd.ArrowDtype)
         check_training_frame(frame, features=spec.features.names, label=source.label_column, min_rows=training.min_rows)
         splits = split_by_time(
             frame,
@@ -158,9 +195,9 @@ def build_training_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
             test_days=training.test_days,
             label=source.label_column,
         )
-        version = _data_version(frame)
+        version = _data_version(lake, spec, present)
         for name in ("train", "validation", "test"):
-            lake.write_table(model, TRAINING_SET, f"{version}/{name}.parquet", getattr(splits, name))
+            lake.write_table(model, TRAINING_SET, f"{version}/{name}.parquet", _arrow(getattr(splits, name)))
         summary = splits.summary()
         lake.write_json(
             model,
@@ -202,7 +239,9 @@ def build_training_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
     def candidate_model(
         context: dg.AssetExecutionContext, config: SearchBudgetConfig, lake: LakeResource, mlflow: MlflowResource
     ) -> dg.MaterializeResult:
-        pointer, splits = load_training_set(lake, spec)
+        # Training needs neither the test split nor the ids and times.
+        columns = [*spec.features.names, source.label_column]
+        pointer, splits = load_training_set(lake, spec, splits=("train", "validation"), columns=columns)
         trials = config.hpo_trials or training.hpo.trials
         timeout = config.hpo_timeout_seconds or training.hpo.timeout_seconds
         tags = {
@@ -223,19 +262,17 @@ def build_training_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
                 timeout_seconds=timeout,
                 seed=training.seed,
             )
-            mlflow.log_run_data(
-                trained.params,
-                {
-                    "validation_auc": trained.validation_auc,
-                    "best_iteration": trained.best_iteration,
-                    "trials": trained.trials,
-                    "search_seconds": trained.search_seconds,
-                },
-            )
+            mlflow.log_params(trained.params)
             example = to_model_frame(
                 splits["train"].head(5), spec.features.names, spec.features.categorical, trained.categories
             )
-            info = mlflow.log_lightgbm(trained.booster, example, PIP_REQUIREMENTS)
+            metrics = {
+                "validation_auc": trained.validation_auc,
+                "best_iteration": trained.best_iteration,
+                "trials": trained.trials,
+                "search_seconds": trained.search_seconds,
+            }
+            info = mlflow.log_lightgbm(trained.booster, example, PIP_REQUIREMENTS, metrics)
         document = {
             "mlflow_run_id": active.info.run_id,
             "model_uri": info.model_uri,

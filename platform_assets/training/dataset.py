@@ -148,6 +148,11 @@ def _span(days: Sequence[dt.date]) -> str:
     return f"{days[0].isoformat()}..{days[-1].isoformat()}" if days else "no days"
 
 
+def _midnights(days: Sequence[dt.date], like: pd.Series) -> list[pd.Timestamp]:
+    """`days` as midnights in the zone of `like` (a normalized datetime column), comparable with its values."""
+    return [pd.Timestamp(day).tz_localize(like.dt.tz) for day in days]
+
+
 def split_by_time(
     frame: pd.DataFrame,
     *,
@@ -179,8 +184,9 @@ def split_by_time(
             f"event time column {event_time!r} has {int(times.isna().sum())} null value(s); every row needs an "
             "event time to be placed in a split. Drop or repair those rows upstream."
         )
-    dates = times.dt.date
-    days = sorted(dates.unique())
+    # Midnights (in the column's own zone) rather than `datetime.date` objects: the same days, vectorised.
+    midnights = times.dt.normalize()
+    days = [stamp.date() for stamp in sorted(midnights.unique())]
     needed = validation_days + test_days + 1
     if len(days) < needed:
         raise TrainingSetError(
@@ -193,7 +199,7 @@ def split_by_time(
     train = tuple(days[: -(test_days + validation_days)])
     parts: dict[str, pd.DataFrame] = {}
     for name, split_days in (("train", train), ("validation", validation), ("test", test)):
-        part = frame.loc[dates.isin(split_days).to_numpy()].reset_index(drop=True)
+        part = frame.loc[midnights.isin(_midnights(split_days, midnights)).to_numpy()].reset_index(drop=True)
         classes = part[label].dropna().unique().tolist()
         if len(classes) < 2:
             found = f"only class {classes[0]!r}" if classes else "no labels"

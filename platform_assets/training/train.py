@@ -131,6 +131,9 @@ def category_label(value: Any) -> str | None:
 def category_labels(values: pd.Series) -> pd.Series:
     """`category_label` applied to a column, vectorised for the usual dtypes; missing values stay missing."""
     if isinstance(values.dtype, pd.CategoricalDtype):
+        # A categorical of strings (a Parquet dictionary column) is already labelled: keep it, and its codes.
+        if pd.api.types.infer_dtype(values.cat.categories, skipna=True) in ("string", "empty"):
+            return values
         values = values.astype(object)
     # The common case, a string column, is recognised in one C pass and passed through untouched.
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
