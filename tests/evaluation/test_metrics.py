@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,7 @@ from sklearn.metrics import (
 from platform_assets.evaluation.metrics import (
     PREDICTION_METRICS,
     classification_metrics,
+    delong_auc_covariance,
     expected_calibration_error,
     metric_value,
     rank_auc,
@@ -317,3 +320,25 @@ def test_rank_auc_checks_its_inputs() -> None:
         rank_auc(np.array([0, 2]), np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match="both classes"):
         rank_auc(np.array([1, 1]), np.array([0.1, 0.2]))
+
+
+def test_delong_covariance_matches_the_aucs_and_a_bootstrap() -> None:
+    rng = np.random.default_rng(21)
+    rows = 3_000
+    y = (rng.random(rows) < 0.3).astype(int)
+    first = y + rng.normal(0, 1, rows)
+    second = first + rng.normal(0, 0.7, rows)
+    aucs, covariance = delong_auc_covariance(y, first, second)
+    assert aucs == pytest.approx([rank_auc(y, first), rank_auc(y, second)], abs=1e-12)
+    draws = rng.integers(0, rows, size=(1_000, rows))
+    boot_first = resampled_metric_values("auc_roc", y, first, draws)
+    boot_second = resampled_metric_values("auc_roc", y, second, draws)
+    paired = math.sqrt(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
+    # A thousand resamples estimate a standard deviation to about 2%; 10% is far inside DeLong's agreement.
+    assert math.sqrt(covariance[0, 0]) == pytest.approx(boot_first.std(), rel=0.1)
+    assert paired == pytest.approx((boot_first - boot_second).std(), rel=0.1)
+    # The same scores twice: the paired difference has no variance at all.
+    _, same = delong_auc_covariance(y, first, first)
+    assert same[0, 0] + same[1, 1] - 2 * same[0, 1] == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="both classes"):
+        delong_auc_covariance(np.ones(5), np.arange(5.0))
