@@ -16,6 +16,7 @@ from platform_assets.data.assets import build_data_assets
 from platform_assets.deployment.assets import build_deployment_assets
 from platform_assets.evaluation.assets import build_evaluation_assets
 from platform_assets.features.assets import build_feature_assets
+from platform_assets.monitoring.assets import build_monitoring_assets
 from platform_assets.registry.assets import build_registry_assets
 from platform_assets.spec import ModelSpec, load_specs
 from platform_assets.training.assets import build_training_assets
@@ -47,6 +48,7 @@ def build_model_definitions(spec: ModelSpec) -> dg.Definitions:
         *build_evaluation_assets(spec),
         *build_registry_assets(spec),
         *build_deployment_assets(spec),
+        *build_monitoring_assets(spec),
     ]
     return dg.Definitions.merge(dg.Definitions(assets=assets), build_triggers(spec))
 

@@ -19,6 +19,7 @@ __all__ = [
     "CANDIDATE_MODEL",
     "CURRENT",
     "DEPLOYMENT",
+    "DRIFT_REPORT",
     "EVALUATION_REPORT",
     "FEATURES",
     "FEATURE_CONTRACT_CHECK",
@@ -26,6 +27,7 @@ __all__ = [
     "GATE_PASSED_CHECK",
     "LABELS",
     "LABEL_CONTRACT_CHECK",
+    "PERFORMANCE_REPORT",
     "PREDICTIONS",
     "QUARANTINE",
     "RAW_BATCH",
@@ -55,6 +57,8 @@ EVALUATION_REPORT = "evaluation_report"
 GATE_DECISION = "gate_decision"
 REGISTERED_MODEL = "registered_model"
 DEPLOYMENT = "deployment"
+DRIFT_REPORT = "drift_report"
+PERFORMANCE_REPORT = "performance_report"
 PREDICTIONS = "predictions"  # the prediction log (lake dataset written by the serving process)
 
 # Lake datasets that are not assets.
@@ -86,6 +90,7 @@ class Stage:
     EVALUATION = "evaluation"
     REGISTRY = "registry"
     DEPLOYMENT = "deployment"
+    MONITORING = "monitoring"
 
 
 def asset_key(model: str, name: str) -> dg.AssetKey:

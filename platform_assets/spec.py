@@ -442,7 +442,9 @@ class TriggersSpec(_Strict):
 class DriftSpec(_Strict):
     """Input and prediction drift: PSI against the reference, judged beside its no-drift critical value."""
 
-    bins: int = Field(default=10, ge=2, le=100, description="quantile bins of each numeric feature, fixed on the reference")
+    bins: int = Field(
+        default=10, ge=2, le=100, description="quantile bins of each numeric feature, fixed on the reference"
+    )
     feature_psi: float = Field(default=0.20, gt=0, description="PSI above which a critical feature has drifted")
     output_psi: float = Field(default=0.10, gt=0, description="PSI above which the prediction scores have drifted")
     critical_quantile: float = Field(

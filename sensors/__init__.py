@@ -6,6 +6,8 @@ import dagster as dg
 
 from platform_assets.keys import TAG_REASON, TAG_TRIGGER, Stage, group_name
 from platform_assets.spec import ModelSpec
+from sensors.alerts import build_alert_sensors
+from sensors.monitoring import build_monitoring_sensors
 from sensors.reference import build_reference_sensor
 from sensors.schedules import build_data_schedules
 from sensors.training import build_training_triggers
@@ -16,7 +18,10 @@ __all__ = ["build_triggers"]
 def build_triggers(spec: ModelSpec) -> dg.Definitions:
     """The jobs, schedules and sensors that run one model's lifecycle by themselves."""
     jobs, schedules = build_data_schedules(spec)
-    data_plane = dg.AssetSelection.groups(group_name(spec.name, Stage.DATA), group_name(spec.name, Stage.FEATURES))
+    # The data plane and the monitoring reports follow each landed batch and each day's labels.
+    data_plane = dg.AssetSelection.groups(
+        *(group_name(spec.name, stage) for stage in (Stage.DATA, Stage.FEATURES, Stage.MONITORING))
+    )
     automation = dg.AutomationConditionSensorDefinition(
         f"{spec.name}_automation",
         target=data_plane,
@@ -27,5 +32,7 @@ def build_triggers(spec: ModelSpec) -> dg.Definitions:
         minimum_interval_seconds=spec.triggers.automation_interval_seconds,
         description=f"Evaluates the automation conditions of {spec.name}'s assets.",
     )
-    data = dg.Definitions(jobs=jobs, schedules=schedules, sensors=[automation, build_reference_sensor(spec)])
-    return dg.Definitions.merge(data, build_training_triggers(spec))
+    data = dg.Definitions(
+        jobs=jobs, schedules=schedules, sensors=[automation, build_reference_sensor(spec), *build_alert_sensors(spec)]
+    )
+    return dg.Definitions.merge(data, build_training_triggers(spec), build_monitoring_sensors(spec))

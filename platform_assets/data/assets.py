@@ -11,6 +11,7 @@ any) stays in place, and the failed check holds `features` back for that day.
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
+from pydantic import Field
 
 from platform_assets.data.statistics import column_statistics
 from platform_assets.data.validation import RULE_FAMILIES, RuleResult, validate_batch
@@ -30,12 +31,14 @@ from platform_assets.keys import (
     partition_day,
 )
 from platform_assets.metadata import markdown_table
+from platform_assets.monitoring.reference import champion_scorer, reference_profile
 from platform_assets.spec import ModelSpec
 from resources.lake import LakeResource
+from resources.mlflow_registry import MlflowResource
 from resources.source import DataSourceResource
 from sensors.conditions import upstream_partition_landed
 
-__all__ = ["CHECK_DESCRIPTIONS", "build_data_assets", "label_contract"]
+__all__ = ["CHECK_DESCRIPTIONS", "ReferenceConfig", "build_data_assets", "label_contract"]
 
 CHECK_DESCRIPTIONS: dict[str, str] = {
     "schema": "The batch has exactly the schema's columns, with the schema's types (strict pandera model).",
@@ -46,6 +49,13 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "null_fraction": "Nullable columns stay under the spec's rules.max_null_fraction.",
     "distribution_shift": "Column means stay within rules.shift.max_std reference standard deviations.",
 }
+
+
+class ReferenceConfig(dg.Config):
+    """Which event days the reference is built from: the spec's reference window unless given."""
+
+    days: list[str] | None = Field(default=None, description="event days (YYYY-MM-DD); default: spec.reference")
+    reason: str = Field(default="the spec's reference window", description="why this window, for the record")
 
 
 def _check_result(result: RuleResult) -> dg.AssetCheckResult:
@@ -189,13 +199,17 @@ def build_data_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
         deps=[validated_key, asset_key(model, FEATURES)],
         kinds={"duckdb", "json"},
         description=(
-            f"Per-column statistics (mean, std, deciles, category frequencies) of {model}'s reference "
-            "window. The distribution-shift check and drift monitoring compare new data against them."
+            f"Per-column statistics (mean, std, deciles, category frequencies) and the drift profile (PSI bins of "
+            f"every feature, and of the champion's scores) of {model}'s reference window: at first the spec's "
+            "reference window, after each promotion the new champion's training window. The distribution-shift "
+            "check and drift monitoring compare new data against it."
         ),
         **common,
     )
-    def reference_statistics(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        window = [day.isoformat() for day in spec.reference_window()]
+    def reference_statistics(
+        context: dg.AssetExecutionContext, config: ReferenceConfig, lake: LakeResource, mlflow: MlflowResource
+    ) -> dg.MaterializeResult:
+        window = config.days or [day.isoformat() for day in spec.reference_window()]
         present = [day for day in window if lake.has_partition(model, FEATURES, day)]
         if not present:
             raise dg.Failure(
@@ -214,11 +228,16 @@ def build_data_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
                 stats.update(more)
         finally:
             con.close()
+        champion, scorer = champion_scorer(mlflow, spec)
+        profile = reference_profile(lake, spec, present, scorer)
         document = {
             "model": model,
             "window": {"start": window[0], "end": window[-1], "partitions": present},
             "rows": rows,
             "columns": stats,
+            "profile": profile.to_dict(),
+            "champion": champion,
+            "reason": config.reason,
         }
         path = lake.write_json(model, REFERENCE_STATISTICS, REFERENCE_STATISTICS_FILE, document)
         table = pd.DataFrame(
@@ -233,6 +252,8 @@ def build_data_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(
             metadata={
                 "window": f"{window[0]}..{window[-1]}",
+                "reason": config.reason,
+                "scores of champion": champion or "none (no prediction-drift reference yet)",
                 "partitions used": len(present),
                 "partitions missing": ", ".join(sorted(set(window) - set(present))) or "none",
                 "dagster/row_count": rows,

@@ -5,6 +5,8 @@ check skips it; automation waits for a passing one). The version carries its lin
 registry alone answers "what data, code and decision produced this model".
 """
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
@@ -59,6 +61,10 @@ def build_registry_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
         key=asset_key(model, REGISTERED_MODEL),
         deps=[gate_key],
         automation_condition=gate_passed_follow_up(),
+        # The model's maximum age: a registry that has not seen a new version for this long is stale.
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=dt.timedelta(days=spec.monitoring.max_model_age_days)
+        ),
         kinds={"mlflow"},
         group_name=group_name(model, Stage.REGISTRY),
         owners=spec.owners,
