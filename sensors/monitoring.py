@@ -29,6 +29,7 @@ from platform_assets.deployment.judges import CanaryEvidence, canary_gate, shado
 from platform_assets.deployment.registry import read_state
 from platform_assets.deployment.state import TAG_DEPLOYMENT_STATUS, DeploymentState
 from platform_assets.keys import (
+    ALIAS_CHAMPION,
     DEPLOYMENT,
     DRIFT_REPORT,
     PERFORMANCE_REPORT,
@@ -237,7 +238,7 @@ def build_monitoring_sensors(spec: ModelSpec) -> dg.Definitions:
         return drift_decision(document, last_trigger=last_trigger, cooldown_hours=cooldown_hours)
 
     def decay(document: dict, *, mlflow: MlflowResource, last_trigger: str | None, cooldown_hours: float) -> Decision:
-        champion = mlflow.version_by_alias(model, "champion")
+        champion = mlflow.version_by_alias(model, ALIAS_CHAMPION)
         # MLflow gives the version number as an int; the report names versions as strings ("1"), and an int never
         # matches one, so without str() the champion's realised AUC is never found and decay never retrains.
         return decay_decision(

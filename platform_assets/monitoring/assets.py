@@ -46,9 +46,8 @@ from resources.mlflow_registry import MlflowResource
 from sensors.conditions import upstream_partition_landed, upstream_partition_passed_checks
 from serving.prediction_log import read_predictions
 
-__all__ = ["SERVED_ROLES", "build_monitoring_assets", "report_name", "served_scores"]
+__all__ = ["build_monitoring_assets", "report_name", "served_scores"]
 
-SERVED_ROLES = ("champion", "canary")
 # The registry tag holding a version's AUC on its test window (set at registration).
 TAG_TEST_AUC = "test_auc_roc"
 

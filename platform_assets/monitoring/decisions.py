@@ -23,6 +23,7 @@ import pandas as pd
 
 from platform_assets.deployment.judges import Verdict
 from platform_assets.deployment.state import DeploymentState
+from platform_assets.keys import ALIAS_CHAMPION
 from platform_assets.monitoring.health import HealthResult
 from platform_assets.spec import PerformanceSpec
 
@@ -101,7 +102,7 @@ def decay_decision(
     if champion is None:
         return Decision(False, "no champion serves, so no realised performance to judge")
     group = next(
-        (g for g in report.get("groups", []) if g["role"] == "champion" and str(g["model_version"]) == champion),
+        (g for g in report.get("groups", []) if g["role"] == ALIAS_CHAMPION and str(g["model_version"]) == champion),
         None,
     )
     if group is None or not group.get("judged") or group.get("auc") is None:

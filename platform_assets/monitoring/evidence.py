@@ -139,8 +139,9 @@ def shadow_evidence(
 ) -> ShadowEvidence:
     """The shadow version's evidence over event times `since <= t <= until` (both inclusive; naive means UTC).
 
-    - `requests`: shadow rows of `shadow_version` in the window, whatever their outcome; `days`: event time from the
-      first of them to the last, in days.
+    - `requests`: shadow rows of `shadow_version` in the window, whatever their outcome; `days`: event time elapsed
+      from `since` (when the shadow started) to `until` (how far the log has got), in days: the shadow's age, not the
+      span of its sampled rows, which is always a little shorter and would keep a 7-day gate waiting forever.
     - `shadow_timeouts`: rows whose error starts with `TIMEOUT_PREFIX`; `shadow_errors`: rows with any other
       non-empty error. `shadow_p99_ms`: the 99th percentile (linear, as numpy's) of the rows' logged `latency_ms`
       (NaN when none is logged).
@@ -169,7 +170,7 @@ def shadow_evidence(
     paired = np.isfinite(champion) & np.isfinite(shadow)
     labels, (champion_labelled, shadow_labelled) = _labelled(rows, paired, [champion, shadow], spec)
     return ShadowEvidence(
-        days=float(rows["t"][-1] - rows["t"][0]) / _US_PER_DAY,
+        days=max(0.0, (_utc(until) - _utc(since)).total_seconds()) / 86_400,
         requests=len(kind),
         champion_scores=champion[paired],
         shadow_scores=shadow[paired],
