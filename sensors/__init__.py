@@ -7,6 +7,7 @@ import dagster as dg
 from platform_assets.keys import TAG_REASON, TAG_TRIGGER, Stage, group_name
 from platform_assets.spec import ModelSpec
 from sensors.alerts import build_alert_sensors
+from sensors.maintenance import build_maintenance
 from sensors.monitoring import build_monitoring_sensors
 from sensors.reference import build_reference_sensor
 from sensors.schedules import build_data_schedules
@@ -35,4 +36,6 @@ def build_triggers(spec: ModelSpec) -> dg.Definitions:
     data = dg.Definitions(
         jobs=jobs, schedules=schedules, sensors=[automation, build_reference_sensor(spec), *build_alert_sensors(spec)]
     )
-    return dg.Definitions.merge(data, build_training_triggers(spec), build_monitoring_sensors(spec))
+    return dg.Definitions.merge(
+        data, build_training_triggers(spec), build_monitoring_sensors(spec), build_maintenance(spec)
+    )

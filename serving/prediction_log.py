@@ -17,6 +17,7 @@ feature (typed as the spec declares it), score, latency_ms, error.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import queue
@@ -37,9 +38,12 @@ from resources.lake import StagedFile
 
 __all__ = [
     "BASE_COLUMNS",
+    "COMPACTION_MANIFEST",
     "PREDICTIONS",
     "TRAILING_COLUMNS",
     "PredictionLogWriter",
+    "compact_day",
+    "day_files",
     "partition_dir",
     "predictions_dir",
     "read_predictions",
@@ -318,6 +322,76 @@ class PredictionLogWriter:
         self.files_written += 1
 
 
+# ------------------------------------------------------------------------------------------- compaction
+
+# A date's compaction manifest: which merged file now holds the rows of which replaced files.
+COMPACTION_MANIFEST = "_compaction.json"
+_PART_GLOB = "part-*.parquet"
+_COMPACTED_GLOB = "compacted-*.parquet"
+
+
+def day_files(lake_root: str | Path, model: str, day: dt.date | str) -> list[Path]:
+    """The files that hold one date's rows, each row exactly once: the compacted file of the date's manifest (if
+    any) and every part it did not replace (written since). Every reader of the log lists files through this."""
+    directory = partition_dir(lake_root, model, day)
+    parts = sorted(directory.glob(_PART_GLOB))
+    manifest_path = directory / COMPACTION_MANIFEST
+    if not manifest_path.is_file():
+        return parts
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    replaced = set(manifest["replaces"])
+    return [directory / manifest["file"], *(part for part in parts if part.name not in replaced)]
+
+
+def compact_day(lake_root: str | Path, model: str, day: dt.date | str) -> int:
+    """Merge one date's files into one, for readers that open every file of the dates they read; returns how many
+    files were replaced (0 when there was at most one).
+
+    Safe beside the writer and readers: the merged file is written under a name readers do not list, then the date's
+    manifest is replaced atomically (from then on readers list the merged file instead of the files it replaces, and
+    a part the writer adds later is listed beside it), then the replaced files are deleted. A reader that listed the
+    files just before may find one gone, and lists again (`read_predictions`, the monitoring evidence). A crash
+    leaves either the old listing or the new one, plus at worst an unlisted file that the next compaction removes.
+    """
+    directory = partition_dir(lake_root, model, day)
+    files = day_files(lake_root, model, day)
+    if len(files) <= 1:
+        return 0
+    name = f"compacted-{uuid.uuid4().hex}.parquet"
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        table = con.sql(
+            "SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true) "
+            "ORDER BY event_time, request_id, role",
+            params={"files": [str(path) for path in files]},
+        ).to_arrow_table()
+    finally:
+        con.close()
+    merged = StagedFile(directory / name)
+    try:
+        pq.write_table(table, merged.path)
+        merged.commit()
+    finally:
+        if not merged.committed:
+            merged.discard()
+    manifest = StagedFile(directory / COMPACTION_MANIFEST)
+    try:
+        manifest.path.write_text(
+            json.dumps({"file": name, "replaces": sorted(path.name for path in files), "rows": table.num_rows}),
+            encoding="utf-8",
+        )
+        manifest.commit()
+    finally:
+        if not manifest.committed:
+            manifest.discard()
+    live = {path.name for path in day_files(lake_root, model, day)}
+    for path in [*files, *directory.glob(_COMPACTED_GLOB)]:
+        if path.name not in live:
+            path.unlink(missing_ok=True)
+    return len(files)
+
+
 # -------------------------------------------------------------------------------------------------- reads
 
 
@@ -351,16 +425,22 @@ def read_predictions(
     directories = (
         sorted(root.glob("date=*")) if wanted is None else [partition_dir(lake_root, model, day) for day in wanted]
     )
-    files = [str(path) for directory in directories for path in sorted(directory.glob("part-*.parquet"))]
-    if not files:
-        return pd.DataFrame({name: pd.Series(dtype=object) for name, _ in (*BASE_COLUMNS, *TRAILING_COLUMNS)})
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, whatever the machine's zone
-        return con.execute(
-            "SELECT * FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
-            "ORDER BY event_time, request_id, role",
-            [files],
-        ).df()
-    finally:
-        con.close()
+    for attempt in range(2):
+        files = [str(path) for directory in directories for path in day_files(lake_root, model, directory.name[5:])]
+        if not files:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name, _ in (*BASE_COLUMNS, *TRAILING_COLUMNS)})
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, whatever the machine's zone
+            return con.execute(
+                "SELECT * FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
+                "ORDER BY event_time, request_id, role",
+                [files],
+            ).df()
+        except duckdb.IOException:
+            if attempt:
+                raise
+            # A compaction replaced files between the listing and the read: list again.
+        finally:
+            con.close()
+    raise AssertionError("unreachable")

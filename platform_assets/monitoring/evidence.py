@@ -47,13 +47,14 @@ costs seconds whatever the query.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -63,8 +64,10 @@ import pyarrow as pa
 from platform_assets.deployment.judges import CanaryEvidence, ShadowEvidence
 from platform_assets.keys import LABELS
 from platform_assets.spec import ModelSpec
-from serving.prediction_log import PredictionLogWriter, partition_dir, predictions_dir
+from serving.prediction_log import PredictionLogWriter, day_files, predictions_dir
 from serving.roles import ROLE_CANARY, ROLE_CHAMPION, ROLE_SHADOW
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
     "TIMEOUT_PREFIX",
@@ -80,7 +83,6 @@ __all__ = [
 # "shadow timed out: ..."); any other non-empty error is a failure of another kind.
 TIMEOUT_PREFIX = "shadow timed out"
 
-_PART_GLOB = "part-*.parquet"
 _LABELS_FILE = "data.parquet"  # `resources.lake.LakeResource.partition_path`
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _US_PER_DAY = 86_400_000_000
@@ -96,6 +98,20 @@ _SCORED_OR_EMPTY, _ERROR, _TIMEOUT = 0, 1, 2
 # ------------------------------------------------------------------------------------------------ the log
 
 
+def _relisting(read: _F) -> _F:
+    """Run `read` again once when a file it listed vanished before it was read: a compaction
+    (`serving.prediction_log.compact_day`) replaced it meanwhile, and listing again finds the merged file."""
+
+    @functools.wraps(read)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return read(*args, **kwargs)
+        except (FileNotFoundError, duckdb.IOException):
+            return read(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def log_days(lake_root: str | Path, model: str) -> list[str]:
     """The event dates (YYYY-MM-DD) with at least one prediction-log file, sorted; [] when there is no log."""
     root = predictions_dir(lake_root, model)
@@ -104,11 +120,12 @@ def log_days(lake_root: str | Path, model: str) -> list[str]:
     days = []
     for child in root.iterdir():
         match = _DATE_DIR.match(child.name)
-        if match and child.is_dir() and next(child.glob(_PART_GLOB), None) is not None:
+        if match and child.is_dir() and day_files(lake_root, model, match.group(1)):
             days.append(match.group(1))
     return sorted(days)
 
 
+@_relisting
 def latest_event_time(lake_root: str | Path, model: str) -> pd.Timestamp | None:
     """The largest event time in the log (UTC), or None when the log holds no rows.
 
@@ -129,6 +146,7 @@ def latest_event_time(lake_root: str | Path, model: str) -> pd.Timestamp | None:
 # ------------------------------------------------------------------------------------------------ shadow
 
 
+@_relisting
 def shadow_evidence(
     lake_root: str | Path,
     spec: ModelSpec,
@@ -186,6 +204,7 @@ def shadow_evidence(
 # ------------------------------------------------------------------------------------------------ canary
 
 
+@_relisting
 def canary_evidence(
     lake_root: str | Path,
     spec: ModelSpec,
@@ -251,6 +270,7 @@ def _served_side(rows: dict[str, np.ndarray], side: np.ndarray, spec: ModelSpec)
 # ---------------------------------------------------------------------------------------------- champion
 
 
+@_relisting
 def champion_window(
     lake_root: str | Path,
     spec: ModelSpec,
@@ -614,7 +634,7 @@ def _dates(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
 
 
 def _log_files(lake_root: str | Path, model: str, day: str) -> list[str]:
-    return [str(path) for path in sorted(partition_dir(lake_root, model, day).glob(_PART_GLOB))]
+    return [str(path) for path in day_files(lake_root, model, day)]
 
 
 def _label_files(root: Path, model: str, day: str) -> list[tuple[str, str]]:

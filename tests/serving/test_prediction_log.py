@@ -170,3 +170,53 @@ def test_after_close_records_are_counted_as_dropped_and_reads_of_nothing_are_emp
     assert writer.dropped == 1 and files(tmp_path) == []
     empty = read_predictions(tmp_path, MODEL)
     assert empty.empty and {"request_id", "score", "error"} <= set(empty.columns)
+
+
+def _flushes(writer: PredictionLogWriter, batches: int, size: int, start: int = 0) -> None:
+    for batch in range(batches):
+        for index in range(size):
+            writer.log(record(start + batch * size + index, DAY + dt.timedelta(seconds=batch)))
+        writer.flush()
+
+
+def test_compaction_merges_a_date_into_one_file_and_keeps_every_row_once(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(tmp_path, MODEL, FEATURES, start=False)
+    _flushes(writer, batches=5, size=20)
+    before = read_predictions(tmp_path, MODEL)
+    assert len(prediction_log.day_files(tmp_path, MODEL, DAY.date())) == 5
+
+    assert prediction_log.compact_day(tmp_path, MODEL, DAY.date()) == 5
+    (merged,) = prediction_log.day_files(tmp_path, MODEL, DAY.date())
+    assert merged.name.startswith("compacted-")
+    assert [path.name for path in files(tmp_path)] == sorted([merged.name, prediction_log.COMPACTION_MANIFEST])
+    after = read_predictions(tmp_path, MODEL)
+    assert after.equals(before)
+
+    # The writer goes on: a part written after the compaction is listed beside the merged file, and the next
+    # compaction takes both, leaving no stray file behind.
+    _flushes(writer, batches=2, size=10, start=1_000)
+    assert len(prediction_log.day_files(tmp_path, MODEL, DAY.date())) == 3
+    assert len(read_predictions(tmp_path, MODEL)) == 120
+    assert prediction_log.compact_day(tmp_path, MODEL, DAY.date()) == 3
+    assert len(prediction_log.day_files(tmp_path, MODEL, DAY.date())) == 1
+    assert len(files(tmp_path)) == 2  # the merged file and the manifest
+    logged = read_predictions(tmp_path, MODEL)
+    assert len(logged) == 120 and logged["request_id"].is_unique
+    assert prediction_log.compact_day(tmp_path, MODEL, DAY.date()) == 0  # one file: nothing to do
+    writer.close()
+
+
+def test_a_crash_before_the_manifest_leaves_the_old_listing_and_the_next_compaction_cleans_up(
+    tmp_path: Path,
+) -> None:
+    writer = PredictionLogWriter(tmp_path, MODEL, FEATURES, start=False)
+    _flushes(writer, batches=3, size=10)
+    writer.close()
+    directory = partition_dir(tmp_path, MODEL, DAY.date())
+    # A merged file whose manifest was never written: readers do not list it.
+    stray = directory / "compacted-crashed.parquet"
+    stray.write_bytes((directory / prediction_log.day_files(tmp_path, MODEL, DAY.date())[0].name).read_bytes())
+    assert len(read_predictions(tmp_path, MODEL)) == 30
+    prediction_log.compact_day(tmp_path, MODEL, DAY.date())
+    assert not stray.exists()
+    assert len(read_predictions(tmp_path, MODEL)) == 30
