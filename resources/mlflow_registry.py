@@ -29,6 +29,10 @@ from mlflow.tracking import MlflowClient
 __all__ = ["MlflowResource", "RegistryError"]
 
 
+# (tracking URI, model) -> experiment id, for `MlflowResource.experiment_id`.
+_EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
+
+
 class RegistryError(RuntimeError):
     """The registry holds something the platform cannot use (a missing or corrupt version)."""
 
@@ -60,13 +64,24 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_registry_uri(uri)
 
     def experiment_id(self, model: str) -> str:
-        """The model's experiment, created with its artifacts under `root` on first use."""
+        """The model's experiment, created with its artifacts under `root` on first use.
+
+        Remembered per tracking URI for the life of the process (the platform never deletes an experiment), which
+        spares every run a registry round trip.
+        """
+        uri = self.resolved_tracking_uri()
+        known = _EXPERIMENT_IDS.get((uri, model))
+        if known is not None:
+            return known
         client = self.client()
         experiment = client.get_experiment_by_name(model)
         if experiment is not None:
-            return experiment.experiment_id
-        location = None if self.tracking_uri else (Path(self.root).absolute() / "artifacts" / model).as_uri()
-        return client.create_experiment(model, artifact_location=location)
+            identifier = experiment.experiment_id
+        else:
+            location = None if self.tracking_uri else (Path(self.root).absolute() / "artifacts" / model).as_uri()
+            identifier = client.create_experiment(model, artifact_location=location)
+        _EXPERIMENT_IDS[(uri, model)] = identifier
+        return identifier
 
     @contextlib.contextmanager
     def run(self, model: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
@@ -131,11 +146,13 @@ class MlflowResource(dg.ConfigurableResource):
         self._activate()
         client = self.client()
         try:
-            client.get_registered_model(model)
-        except MlflowException:
-            client.create_registered_model(model)
-        version = client.create_model_version(model, source=model_uri, tags=tags)
-        return version
+            return client.create_model_version(model, source=model_uri, tags=tags)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        # The model's first version: its registered model does not exist yet.
+        client.create_registered_model(model)
+        return client.create_model_version(model, source=model_uri, tags=tags)
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self.client().set_registered_model_alias(model, alias, version)
