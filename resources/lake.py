@@ -52,6 +52,17 @@ class StagedFile:
             self.path.unlink()
 
 
+@contextlib.contextmanager
+def staged(target: Path) -> Iterator[StagedFile]:
+    """A `StagedFile` for `target`, removed on leaving the block unless the caller committed it."""
+    file = StagedFile(target)
+    try:
+        yield file
+    finally:
+        if not file.committed:
+            file.discard()
+
+
 class LakeResource(dg.ConfigurableResource):
     """Parquet lake root (a local path by default) with DuckDB as the query engine."""
 
@@ -70,15 +81,9 @@ class LakeResource(dg.ConfigurableResource):
 
     # ----------------------------------------------------------------------------------------- writes
 
-    @contextlib.contextmanager
-    def stage(self, target: Path) -> Iterator[StagedFile]:
+    def stage(self, target: Path) -> contextlib.AbstractContextManager[StagedFile]:
         """Write to a temporary file; it replaces `target` only if the caller commits it."""
-        staged = StagedFile(target)
-        try:
-            yield staged
-        finally:
-            if not staged.committed:
-                staged.discard()
+        return staged(target)
 
     def write_partition(self, model: str, dataset: str, partition: str, frame: pd.DataFrame | pa.Table) -> Path:
         """Atomically write (or replace) one partition."""

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from platform_assets.spec import FeatureColumn, ModelSpec
-from resources.lake import StagedFile
+from resources.lake import staged
 
 __all__ = [
     "BASE_COLUMNS",
@@ -312,13 +312,9 @@ class PredictionLogWriter:
             columns["error"].append(record.get("error"))
         arrays = [_column(field.name, columns[field.name], field.type) for field in self.schema]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
-        staged = StagedFile(partition_dir(self.lake_root, self.model, day) / f"part-{uuid.uuid4().hex}.parquet")
-        try:
-            pq.write_table(table, staged.path)
-            staged.commit()
-        finally:
-            if not staged.committed:
-                staged.discard()
+        with staged(partition_dir(self.lake_root, self.model, day) / f"part-{uuid.uuid4().hex}.parquet") as part:
+            pq.write_table(table, part.path)
+            part.commit()
         self.files_written += 1
 
 
@@ -368,23 +364,15 @@ def compact_day(lake_root: str | Path, model: str, day: dt.date | str) -> int:
         ).to_arrow_table()
     finally:
         con.close()
-    merged = StagedFile(directory / name)
-    try:
+    with staged(directory / name) as merged:
         pq.write_table(table, merged.path)
         merged.commit()
-    finally:
-        if not merged.committed:
-            merged.discard()
-    manifest = StagedFile(directory / COMPACTION_MANIFEST)
-    try:
+    with staged(directory / COMPACTION_MANIFEST) as manifest:
         manifest.path.write_text(
             json.dumps({"file": name, "replaces": sorted(path.name for path in files), "rows": table.num_rows}),
             encoding="utf-8",
         )
         manifest.commit()
-    finally:
-        if not manifest.committed:
-            manifest.discard()
     live = {path.name for path in day_files(lake_root, model, day)}
     for path in [*files, *directory.glob(_COMPACTED_GLOB)]:
         if path.name not in live:
