@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -64,6 +65,7 @@ import pyarrow as pa
 from platform_assets.deployment.judges import CanaryEvidence, ShadowEvidence
 from platform_assets.keys import LABELS
 from platform_assets.spec import ModelSpec
+from resources.lake import staged
 from serving.prediction_log import PredictionLogWriter, day_files, predictions_dir
 from serving.roles import ROLE_CANARY, ROLE_CHAMPION, ROLE_SHADOW
 
@@ -354,11 +356,15 @@ def _rows(
         )
         cached = _CACHE.get(key)
         if cached is None:
+            cached = _load_stored(root, spec.name, kind, version, day, key)
+            if cached is not None:
+                _CACHE.put(key, cached)
+        if cached is None:
             missing[day] = (key, log_files, label_files)
         parts.append(cached if cached is not None else {"day": day})
     if missing:
         # One query for every date the cache lacks: on a cold start that is the whole window.
-        read = _read_days(spec, kind, version, missing)
+        read = _read_days(root, spec, kind, version, missing)
         parts = [read[part["day"]] if "day" in part else part for part in parts]
     columns = _SHADOW_COLUMNS if kind == "shadow" else _SERVED_COLUMNS
     if not parts:
@@ -392,6 +398,7 @@ _SERVED_COLUMNS: dict[str, type] = {
 
 
 def _read_days(
+    root: Path,
     spec: ModelSpec,
     kind: str,
     version: str,
@@ -460,6 +467,7 @@ def _read_days(
         )
         result[day] = {name: _frozen(values[inside]) for name, values in rows.items()}
         _CACHE.put(key, result[day])
+        _store(root, spec.name, kind, version, day, key, result[day])
     return result
 
 
@@ -578,8 +586,48 @@ _CACHE = _Cache(_CACHE_BYTES)
 
 
 def clear_cache() -> None:
-    """Forget every cached date (a test's fresh start; never needed for correctness)."""
+    """Forget every cached date in this process (a test's fresh start; never needed for correctness)."""
     _CACHE.clear()
+
+
+# Each date's rows are also stored beside the log, so the first tick of a new process (a restarted code server) reads
+# a few small files instead of a week of log: `<lake root>/<model>/_evidence/<kind>-<version>/date=<D>/<key>.npz`,
+# one per date, named by the digest of the same key as the memory cache (the files' names, sizes and times).
+_STORE = "_evidence"
+
+
+def _stored_path(root: Path, model: str, kind: str, version: str, day: str, key: Hashable) -> Path:
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+    safe_version = re.sub(r"[^A-Za-z0-9_.-]", "_", version)
+    return root / model / _STORE / f"{kind}-{safe_version}" / f"date={day}" / f"{digest}.npz"
+
+
+def _load_stored(
+    root: Path, model: str, kind: str, version: str, day: str, key: Hashable
+) -> dict[str, np.ndarray] | None:
+    path = _stored_path(root, model, kind, version, day, key)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: _frozen(stored[name]) for name in stored.files}
+    except (FileNotFoundError, ValueError, OSError):  # absent, or half-written by a crash: read the log instead
+        return None
+
+
+def _store(
+    root: Path, model: str, kind: str, version: str, day: str, key: Hashable, rows: dict[str, np.ndarray]
+) -> None:
+    """Store one date's rows (atomically) and drop the date's older entries; a failure only costs a later read."""
+    path = _stored_path(root, model, kind, version, day, key)
+    try:
+        with staged(path) as file:
+            with file.path.open("wb") as out:
+                np.savez(out, **rows)
+            file.commit()
+        for other in path.parent.glob("*.npz"):
+            if other != path:
+                other.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------------------------- internals

@@ -562,3 +562,28 @@ def test_the_schema_of_an_empty_window_is_the_logs(tmp_path: Path, spec: ModelSp
     frame = champion_window(tmp_path, spec, version=CHAMPION, start=NOON, end=second(1), columns=spec.features.names)
     expected = pa.schema([schema.field(name) for name in ["event_time", *spec.features.names]]).empty_table()
     assert list(frame.dtypes.astype(str)) == list(expected.to_pandas().dtypes.astype(str))
+
+
+def test_a_new_process_reads_stored_dates_instead_of_the_log(
+    tmp_path: Path, spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [row(spec, f"p{i}", second(i), score=i / 100) for i in range(20)]
+    rows += [row(spec, f"p{i}", second(i), role="shadow", score=i / 90, latency_ms=2.0) for i in range(20)]
+    write_log(tmp_path, spec, rows)
+    first = shadow_of(tmp_path, spec, NOON, second(30))
+    assert (tmp_path / spec.name / "_evidence").is_dir()
+
+    # A restarted code server: nothing in memory, and the log is not read again for unchanged dates.
+    evidence.clear_cache()
+    monkeypatch.setattr(evidence, "_read_days", lambda *args, **kwargs: pytest.fail("read the log again"))
+    again = shadow_of(tmp_path, spec, NOON, second(30))
+    np.testing.assert_array_equal(again.shadow_scores, first.shadow_scores)
+    np.testing.assert_array_equal(again.champion_scores, first.champion_scores)
+    assert again.requests == first.requests == 20
+
+    # A date whose files changed is read again, and its stored entry replaced.
+    monkeypatch.undo()
+    write_log(tmp_path, spec, [row(spec, "late", second(25), score=0.5)])
+    evidence.clear_cache()
+    assert shadow_of(tmp_path, spec, NOON, second(30)).requests == 20
+    assert len(list((tmp_path / spec.name / "_evidence").rglob("*.npz"))) == 1
