@@ -283,9 +283,7 @@ def test_finished_runs_are_complete_through_the_earliest_cut_page(
 
 
 @unit
-def test_two_sensors_per_model_running_by_default_and_loadable_beside_the_platform(
-    spec: ModelSpec, resources: dict
-) -> None:
+def test_two_sensors_per_model_running_by_default_and_part_of_the_platform(spec: ModelSpec, resources: dict) -> None:
     sensors = build_alert_sensors(spec)
     assert [sensor.name for sensor in sensors] == [f"{MODEL}_run_failure_alerts", f"{MODEL}_failed_check_alerts"]
     assert isinstance(sensors[0], dg.RunStatusSensorDefinition)
@@ -293,9 +291,11 @@ def test_two_sensors_per_model_running_by_default_and_loadable_beside_the_platfo
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert sensor.minimum_interval_seconds == spec.triggers.automation_interval_seconds
         assert set(sensor.required_resource_keys) == {"alerts"}
-    defs = dg.Definitions.merge(build_definitions([spec], resources=resources), dg.Definitions(sensors=sensors))
-    repository = defs.get_repository_def()
-    assert repository.get_sensor_def(f"{MODEL}_failed_check_alerts") is sensors[1]
+    repository = build_definitions([spec], resources=resources).get_repository_def()
+    for sensor in sensors:
+        wired = repository.get_sensor_def(sensor.name)
+        assert wired.default_status == dg.DefaultSensorStatus.RUNNING
+        assert set(wired.required_resource_keys) == {"alerts"}
 
 
 # Sensors on real instances ---------------------------------------------------------------------
