@@ -152,3 +152,33 @@ def test_automation_holds_features_back_after_a_failed_check(
         )
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert _requested(result, asset_key("delivery_delay", "features")) == expected
+
+
+def test_monitoring_reports_follow_features_and_late_labels(spec: ModelSpec, resources: dict) -> None:
+    defs = build_definitions([spec], resources=resources)
+    drift, performance = (asset_key("delivery_delay", n) for n in ("drift_report", "performance_report"))
+    assets = list(build_model_definitions(spec).assets)
+
+    def land(*names: str) -> None:
+        dg.materialize(
+            assets,
+            selection=[f"delivery_delay/{name}" for name in names],
+            partition_key=day(3),
+            resources=resources,
+            instance=instance,
+        )
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        land("raw_batch", "validated_batch", "features", "labels")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+        assert _requested(result, drift) == {day(3)}, "a day's features bring its drift report"
+        assert _requested(result, performance) == {day(3)}, "a day's labels bring its performance report"
+        land("drift_report", "performance_report")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+        assert _requested(result, drift) == _requested(result, performance) == set(), "handled once"
+        # The labels of that day land again (late or corrected): the performance report follows, the drift report not.
+        land("labels")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+        assert _requested(result, performance) == {day(3)}
+        assert _requested(result, drift) == set()
