@@ -41,6 +41,7 @@ import pandera
 import pandera.pandas as pa
 import pyarrow
 import pyarrow.parquet as pq
+from console import stderr_to, tail
 
 from platform_assets.definitions import build_model_definitions
 from platform_assets.keys import FEATURES, RAW_BATCH, VALIDATED_BATCH
@@ -59,27 +60,6 @@ ASSETS = (RAW_BATCH, VALIDATED_BATCH, FEATURES)
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-@contextlib.contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """Send file descriptor 2 (Dagster's console logger) to a file, so the table stays readable."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with path.open("ab") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    if not path.is_file():
-        return ""
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def _peak_rss_mb(who: int) -> float:
@@ -213,7 +193,7 @@ def run_platform(
     lake = workdir / "lake"
     instance = dg.DagsterInstance.ephemeral()
     try:
-        with _stderr_to(log):
+        with stderr_to(log):
             start = time.perf_counter()
             result = dg.materialize(
                 assets,
@@ -374,9 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             for directory in dirs.values():
                 shutil.rmtree(directory, ignore_errors=True)
     except Exception:
-        tail = _tail(log)
-        if tail:
-            print(f"--- last lines of the Dagster log ({log}) ---\n{tail}", file=sys.stderr)
+        last_lines = tail(log)
+        if last_lines:
+            print(f"--- last lines of the Dagster log ({log}) ---\n{last_lines}", file=sys.stderr)
         raise
     finally:
         shutil.rmtree(root, ignore_errors=True)

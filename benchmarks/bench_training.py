@@ -45,6 +45,7 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
+from console import stderr_to, tail
 from mlflow.telemetry.client import set_telemetry_client
 
 from platform_assets.definitions import build_model_definitions
@@ -95,27 +96,6 @@ SCAN_OPTIONS = "union_by_name = true, hive_partitioning = false"
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-@contextlib.contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """Send file descriptor 2 (Dagster's console logger, MLflow's warnings) to a file, so the table stays readable."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with path.open("ab") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    if not path.is_file():
-        return ""
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 class _Stopwatch:
@@ -298,7 +278,7 @@ def run_platform(
     """One `dg.materialize` of the two training assets; seconds per step plus 'total' and 'orchestration', facts."""
     instance = dg.DagsterInstance.ephemeral()
     try:
-        with _stderr_to(log):
+        with stderr_to(log):
             start = time.perf_counter()
             result = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=True)
             total = time.perf_counter() - start
@@ -403,7 +383,7 @@ def child_log(workdir: Path) -> None:
     example = pickle.loads((workdir / "example.pkl").read_bytes())
     resource = MlflowResource(root=str(workdir / "mlflow"))
     runs = []
-    with _stderr_to(workdir / "mlflow.log"):
+    with stderr_to(workdir / "mlflow.log"):
         for n in range(1 + LOG_REPEATS):
             runs.append(log_and_register(spec, resource, booster, example, n))
     print(json.dumps({"cold": runs[0], "warm": runs[1:]}))
@@ -417,7 +397,7 @@ def measure_logging(model_file: Path, example: pd.DataFrame, root: Path) -> tupl
     # The store exists in a running deployment: create it (and the experiment and registered model) up front, so
     # the cold call measures a fresh process rather than SQLite schema migrations.
     model = benchmark_spec().name
-    with _stderr_to(workdir / "mlflow.log"):
+    with stderr_to(workdir / "mlflow.log"):
         resource = MlflowResource(root=str(workdir / "mlflow"))
         resource.experiment_id(model)
         resource.client().create_registered_model(model)
@@ -511,13 +491,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
         same_iteration, same_auc = check_same_training(spec, lake, platform_facts[-1])
         # The platform's own 1M-row model (trimmed to its best iteration), as the registry asset registers it.
-        with _stderr_to(log):
+        with stderr_to(log):
             model_file = MlflowResource(root=str(root / "mlflow")).local_model_file(platform_facts[-1]["model_uri"])
         cold, warm_logs = measure_logging(model_file, bare_facts[-1]["example"], root)
     except Exception:
-        tail = _tail(log)
-        if tail:
-            print(f"--- last lines of the Dagster log ({log}) ---\n{tail}", file=sys.stderr)
+        last_lines = tail(log)
+        if last_lines:
+            print(f"--- last lines of the Dagster log ({log}) ---\n{last_lines}", file=sys.stderr)
         raise
     finally:
         shutil.rmtree(root, ignore_errors=True)
