@@ -390,7 +390,13 @@ def build_monitoring_sensors(spec: ModelSpec) -> dg.Definitions:
         reference = lake.read_json(model, REFERENCE_STATISTICS, REFERENCE_STATISTICS_FILE)
         profile = ReferenceProfile.from_dict(reference["profile"]) if reference and "profile" in reference else None
         result = production_health(
-            window, health, version=state.champion, as_of=as_of, profile=profile, features=spec.features.critical
+            window,
+            health,
+            version=state.champion,
+            as_of=as_of,
+            profile=profile,
+            features=spec.features.critical,
+            critical_quantile=monitoring.drift.critical_quantile,
         )
         decision = health_decision(
             result, state, last_rollback=cursor.get("last_rollback"), cooldown_minutes=health.cooldown_minutes

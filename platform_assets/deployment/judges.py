@@ -405,6 +405,16 @@ def _psi_check(evidence: CanaryEvidence, spec: CanarySpec) -> _Check:
     if len(canary) == 0 or len(production) == 0:
         missing = "canary" if len(canary) == 0 else "production"
         return _Check(rule, None, threshold, _NOT_JUDGED, f"prediction PSI not judged: no {missing} scores")
+    if min(len(canary), len(production)) < spec.min_requests:
+        # PSI over a handful of scores is mostly empty bins: it would hold every young step on noise.
+        return _Check(
+            rule,
+            None,
+            threshold,
+            _NOT_JUDGED,
+            f"prediction PSI not judged: {len(canary):,} canary and {len(production):,} production scores "
+            f"(needs {spec.min_requests:,} a side)",
+        )
     value = psi_numeric(production, canary, bins=PSI_BINS)
     outcome = _PASS if value <= spec.max_prediction_psi else "hold"
     relation = "<=" if outcome == _PASS else ">"

@@ -247,3 +247,14 @@ def test_the_result_serialises(profile: ReferenceProfile) -> None:
     quiet = health(requests(5))
     assert json.loads(json.dumps(quiet.to_dict(), allow_nan=False))["checks"][0]["value"] is None
     assert "no breach" in quiet.to_markdown()
+
+
+def test_input_psi_is_not_fooled_by_small_windows(profile: ReferenceProfile) -> None:
+    # 40 undrifted requests: too few for PSI over 11 bins (ten a bin), whatever PSI they happen to give.
+    few = check(health(requests(40, seed=1), profile), "input_psi")
+    assert few.verdict == "not judged" and "min_requests 110" in few.reason
+    # 120 undrifted requests in each of 300 windows (a day of looks): none breaches.
+    verdicts = [check(health(requests(120, seed=seed), profile), "input_psi") for seed in range(300)]
+    assert all(c.verdict == "ok" for c in verdicts), [c.reason for c in verdicts if c.verdict != "ok"][:3]
+    # A real shift in a window of the same size still breaches.
+    assert check(health(requests(120, weight_mean=16.0), profile), "input_psi").verdict == "breach"
