@@ -61,6 +61,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from platform_assets.deployment.judges import CanaryEvidence, ShadowEvidence
 from platform_assets.keys import LABELS
@@ -135,14 +137,46 @@ def latest_event_time(lake_root: str | Path, model: str) -> pd.Timestamp | None:
     before it, and so on, while a partition's files hold no rows).
     """
     for day in reversed(log_days(lake_root, model)):
-        files = _log_files(lake_root, model, day)
-        if not files:
-            continue
-        with _connect() as con:
-            (latest,) = con.execute(f"SELECT max(event_time) FROM {_scan(files)}").fetchone()
-        if latest is not None:
-            return _utc(latest)
+        spans = [span for span in (_span(file) for file in _log_files(lake_root, model, day)) if span is not None]
+        if spans:
+            return max(span[1] for span in spans)
     return None
+
+
+# (path, size, mtime_ns) -> (min, max) event time of a log file, from its Parquet footer. Log files are written once and
+# only ever replaced whole, so the key identifies the contents; a sensor tick reads one footer per new file.
+_SPANS: dict[tuple[str, int, int], tuple[pd.Timestamp, pd.Timestamp] | None] = {}
+_SPANS_LOCK = threading.Lock()
+
+
+def _span(file: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The event-time range of a log file (None when it holds no rows), from the statistics its writer stored."""
+    status = Path(file).stat()
+    key = (file, status.st_size, status.st_mtime_ns)
+    with _SPANS_LOCK:
+        if key in _SPANS:
+            return _SPANS[key]
+    metadata = pq.read_metadata(file)
+    column = metadata.schema.to_arrow_schema().get_field_index("event_time")
+    low = high = None
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        if group.num_rows == 0:
+            continue
+        statistics = group.column(column).statistics
+        if statistics is None or not statistics.has_min_max:
+            # A writer that stored no statistics: read the column itself.
+            bounds = pc.min_max(pq.read_table(file, columns=["event_time"]).column(0)).as_py()
+            low, high = bounds["min"], bounds["max"]
+            break
+        low = statistics.min if low is None else min(low, statistics.min)
+        high = statistics.max if high is None else max(high, statistics.max)
+    span = None if low is None or high is None else (_utc(low), _utc(high))
+    with _SPANS_LOCK:
+        if len(_SPANS) > 100_000:
+            _SPANS.clear()
+        _SPANS[key] = span
+    return span
 
 
 # ------------------------------------------------------------------------------------------------ shadow
@@ -293,7 +327,9 @@ def champion_window(
         raise TypeError(f"columns must be a sequence of column names, not the string {columns!r}")
     wanted = list(dict.fromkeys(columns if "event_time" in columns else ["event_time", *columns]))
     start, end = _utc(start), _utc(end)
-    files = [file for day in _dates(start, end) for file in _log_files(lake_root, spec.name, day)]
+    listed = [file for day in _dates(start, end) for file in _log_files(lake_root, spec.name, day)]
+    # Only the files whose event times reach into the window: a day's log is many small files (one per flush).
+    files = [file for file in listed if (span := _span(file)) is not None and span[1] > start and span[0] <= end]
     if not files:
         schema = PredictionLogWriter.from_spec(spec, lake_root, start=False).schema
         _require_columns(wanted, schema.names)
