@@ -18,6 +18,8 @@ from platform_assets.keys import (
     asset_key,
 )
 from platform_assets.spec import ModelSpec
+from platform_assets.training.assets import labelled_days
+from resources.lake import LakeResource
 
 __all__ = ["CT_ASSETS", "build_training_triggers", "retrain_job_name"]
 
@@ -48,8 +50,15 @@ def build_training_triggers(spec: ModelSpec) -> dg.Definitions:
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Retrains {model} on its cron ({spec.triggers.retrain_cron} UTC).",
     )
-    def retrain_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    def retrain_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource) -> dg.RunRequest | dg.SkipReason:
         tick = context.scheduled_execution_time
+        labelled = len(labelled_days(lake, model))
+        if labelled < spec.training.window_days:
+            # A run now would fail (or train a first model on a sliver of data and page someone): wait for a window.
+            return dg.SkipReason(
+                f"{labelled} labelled day(s) so far; {model}'s first model trains on a full "
+                f"{spec.training.window_days}-day window"
+            )
         return dg.RunRequest(
             run_key=f"{model}:retrain:{tick:%Y-%m-%dT%H:%M}",
             tags={TAG_TRIGGER: "schedule", TAG_REASON: f"scheduled retraining ({spec.triggers.retrain_cron} UTC)"},

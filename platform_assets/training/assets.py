@@ -42,6 +42,7 @@ __all__ = [
     "SearchBudgetConfig",
     "TrainingWindowConfig",
     "build_training_assets",
+    "labelled_days",
     "load_training_set",
 ]
 
@@ -79,7 +80,8 @@ def training_code_version(spec: ModelSpec) -> str:
     return digest.hexdigest()[:12]
 
 
-def _labelled_days(lake: LakeResource, model: str) -> list[str]:
+def labelled_days(lake: LakeResource, model: str) -> list[str]:
+    """Event days that have both features and labels in the lake, oldest first."""
     return sorted(set(lake.partitions(model, FEATURES)) & set(lake.partitions(model, LABELS)))
 
 
@@ -174,7 +176,7 @@ def build_training_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
     def training_set(
         context: dg.AssetExecutionContext, config: TrainingWindowConfig, lake: LakeResource
     ) -> dg.MaterializeResult:
-        labelled = _labelled_days(lake, model)
+        labelled = labelled_days(lake, model)
         if not labelled:
             raise TrainingSetError(
                 f"{model}: no event day has both features and labels yet; land batches and wait "

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from platform_assets.definitions import build_definitions
 from platform_assets.keys import GATE_PASSED_CHECK, asset_key
 from platform_assets.spec import ModelSpec
+from resources.lake import LakeResource
 from sensors.training import CT_ASSETS, retrain_job_name
+from tests.conftest import day
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +28,7 @@ def _requested(result: dg.EvaluateAutomationConditionsResult) -> set[dg.AssetKey
     return {key for key in (asset_key(MODEL, n) for n in CT_ASSETS) if result.get_num_requested(key)}
 
 
-def test_retrain_schedule_and_manual_tags(spec: ModelSpec) -> None:
+def test_retrain_schedule_and_manual_tags(spec: ModelSpec, lake: LakeResource) -> None:
     repository = build_definitions([spec]).get_repository_def()
     job = repository.get_job(retrain_job_name(MODEL))
     assert job.tags == {"trigger": "manual", "reason": "launched by hand"}
@@ -33,10 +36,26 @@ def test_retrain_schedule_and_manual_tags(spec: ModelSpec) -> None:
     schedule = repository.get_schedule_def(f"{MODEL}_retrain_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    with dg.DagsterInstance.ephemeral() as instance:
-        tick = dt.datetime(2026, 1, 20, 2, 0, tzinfo=dt.UTC)
-        context = dg.build_schedule_context(instance, scheduled_execution_time=tick, repository_def=repository)
-        request = schedule.evaluate_tick(context).run_requests[0]
+    tick = dt.datetime(2026, 1, 20, 2, 0, tzinfo=dt.UTC)
+
+    def evaluate() -> dg.ScheduleExecutionData:
+        with dg.DagsterInstance.ephemeral() as instance:
+            context = dg.build_schedule_context(
+                instance, scheduled_execution_time=tick, repository_def=repository, resources={"lake": lake}
+            )
+            return schedule.evaluate_tick(context)
+
+    # Until a full training window of days has features and labels, a run would fail: the schedule waits.
+    row = pd.DataFrame({"tracking_id": ["t1"]})
+    for offset in range(spec.training.window_days):
+        lake.write_partition(MODEL, "features", day(offset), row)
+        if offset < spec.training.window_days - 1:
+            lake.write_partition(MODEL, "labels", day(offset), row)
+    waiting = evaluate()
+    assert not waiting.run_requests
+    assert f"{spec.training.window_days - 1} labelled day(s) so far" in waiting.skip_message
+    lake.write_partition(MODEL, "labels", day(spec.training.window_days - 1), row)
+    request = evaluate().run_requests[0]
     assert request.run_key == "delivery_delay:retrain:2026-01-20T02:00"
     assert request.tags["trigger"] == "schedule" and "0 2 * * *" in request.tags["reason"]
 
