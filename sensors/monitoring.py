@@ -347,7 +347,7 @@ def build_monitoring_sensors(spec: ModelSpec) -> dg.Definitions:
                 lake.root, spec, canary_version=state.canary, since=since - (until - since), until=since
             )
             evidence = _with_production(evidence, before)
-        verdict = canary_gate(evidence, deployment.canary)
+        verdict = canary_gate(evidence, deployment.canary, concurrent_production=state.canary_weight < 100)
         decision = canary_action(verdict, state, steps)
         if not decision.act:
             return dg.SkipReason(decision.reason)

@@ -273,7 +273,9 @@ def _shadow_failure_check(evidence: ShadowEvidence) -> _Check:
 # ------------------------------------------------------------------------------------------------ canary
 
 
-def canary_gate(evidence: CanaryEvidence, spec: CanarySpec, *, seed: int = 0) -> Verdict:
+def canary_gate(
+    evidence: CanaryEvidence, spec: CanarySpec, *, seed: int = 0, concurrent_production: bool = True
+) -> Verdict:
     """Judge a canary step: "promote" (advance, or promote at the last step), "hold" or "rollback".
 
     The seed's rules, in the seed's order, each acting only on confident evidence:
@@ -299,7 +301,13 @@ def canary_gate(evidence: CanaryEvidence, spec: CanarySpec, *, seed: int = 0) ->
     6. Else promote.
 
     Any rollback outranks a hold (a confident regression is not excused by a drift hold); the first rule
-    in the order above with the final decision gives the deciding reason.
+    in the order above with the final decision gives the deciding reason. A prediction-drift hold ends once the
+    AUC rule has judged the step on its labels and passed it: the labels have told.
+
+    `concurrent_production=False` is the last step (100%), where no champion traffic runs beside the canary and
+    production is the champion's own earlier window: comparing scores or AUC across time would read any change in
+    the world as the canary's fault, so prediction drift, AUC and labels are not judged there (they were, against
+    live traffic, at every earlier step); errors, latency, requests and dwell still are.
     """
     _non_negative(
         canary_requests=evidence.canary_requests,
@@ -318,14 +326,27 @@ def canary_gate(evidence: CanaryEvidence, spec: CanarySpec, *, seed: int = 0) ->
     )
     canary_count = 0 if canary_labelled is None else len(canary_labelled[0])
     production_count = 0 if production_labelled is None else len(production_labelled[0])
+    if concurrent_production:
+        psi = _psi_check(evidence, spec)
+        auc = _canary_auc_check(canary_labelled, production_labelled, spec, seed)
+        labels = _labels_check(canary_count, production_count, spec.min_labelled)
+        if psi.outcome == "hold" and auc.outcome == _PASS:
+            psi = _Check(
+                psi.rule, psi.value, psi.threshold, _PASS, psi.reason + ", but the labels show the canary no worse"
+            )
+    else:
+        why = "not judged at the last step: no live champion traffic to compare with (judged at the earlier steps)"
+        psi = _Check("prediction PSI", None, f"<= {spec.max_prediction_psi:g}", _PASS, f"prediction PSI {why}")
+        auc = _Check("AUC canary - production", None, "-", _PASS, f"AUC {why}")
+        labels = _Check("labelled requests", None, "-", _PASS, f"labelled requests {why}")
     checks = [
         _error_rate_check(evidence, spec),
         _canary_latency_check(evidence, spec),
-        _psi_check(evidence, spec),
-        _canary_auc_check(canary_labelled, production_labelled, spec, seed),
+        psi,
+        auc,
         _enough("canary requests", evidence.canary_requests, spec.min_requests, "requests", "hold"),
         _enough("hours at step", float(evidence.hours_at_step), spec.dwell_hours, "hours", "hold"),
-        _labels_check(canary_count, production_count, spec.min_labelled),
+        labels,
     ]
     rollbacks = [check for check in checks if check.outcome == "rollback"]
     if rollbacks:

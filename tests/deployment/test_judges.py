@@ -275,12 +275,36 @@ def test_canary_latency_is_not_judged_on_few_requests() -> None:
     assert _outcomes(verdict)["canary p99 latency (ms)"] == "not judged"
 
 
-def test_canary_holds_on_prediction_drift() -> None:
+def test_canary_holds_on_prediction_drift_until_the_labels_tell() -> None:
     rng = np.random.default_rng(3)
-    verdict = canary_gate(canary_evidence(canary_scores=rng.beta(5, 2, 2_000)), CANARY)
+    drifted = rng.beta(5, 2, 2_000)
+    verdict = canary_gate(canary_evidence(canary_scores=drifted, labelled=None), CANARY)
     assert verdict.decision == "hold"
     assert verdict.reasons[0].startswith("prediction PSI")
     assert "> 0.25" in verdict.reasons[0]
+    # Labelled requests on both sides show the canary no worse: the scores differ, the ranking holds up.
+    told = canary_gate(canary_evidence(canary_scores=drifted), CANARY)
+    assert told.decision == "promote"
+    assert _outcomes(told)["prediction PSI"] == "pass"
+    assert any("but the labels show the canary no worse" in reason for reason in told.reasons)
+
+
+def test_a_few_scores_are_not_prediction_drift() -> None:
+    rng = np.random.default_rng(3)
+    few = canary_gate(canary_evidence(canary_scores=rng.beta(5, 2, 30), labelled=None), CANARY)
+    assert _outcomes(few)["prediction PSI"] == "not judged"
+
+
+def test_the_last_step_judges_operations_not_a_comparison_across_time() -> None:
+    rng = np.random.default_rng(4)
+    # The world changed since the champion's window: scores and AUC differ, errors and latency are fine.
+    evidence = canary_evidence(canary_scores=rng.beta(5, 2, 2_000), canary_labelled_scores=rng.random(400))
+    assert canary_gate(evidence, CANARY).decision == "rollback"
+    last = canary_gate(evidence, CANARY, concurrent_production=False)
+    assert last.decision == "promote", last.reasons
+    assert _outcomes(last)["AUC canary - production"] == "pass"
+    broken = canary_evidence(canary_errors=300, production_errors=200)
+    assert canary_gate(broken, CANARY, concurrent_production=False).decision == "rollback"
 
 
 def test_canary_rolls_back_when_confidently_worse_on_auc() -> None:
@@ -293,7 +317,9 @@ def test_canary_rolls_back_when_confidently_worse_on_auc() -> None:
 
 def test_a_rollback_outranks_a_drift_hold() -> None:
     rng = np.random.default_rng(3)
-    evidence = canary_evidence(canary_scores=rng.beta(5, 2, 2_000), canary_errors=100, production_errors=200)
+    evidence = canary_evidence(
+        canary_scores=rng.beta(5, 2, 2_000), canary_errors=100, production_errors=200, labelled=None
+    )
     verdict = canary_gate(evidence, CANARY)
     assert _outcomes(verdict)["prediction PSI"] == "hold"
     assert verdict.decision == "rollback"
