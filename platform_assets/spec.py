@@ -37,6 +37,8 @@ from resources.synthetic_deliveries import CORRUPTIONS, SCENARIO_KINDS, Scenario
 __all__ = [
     "DEFAULT_SPECS_DIR",
     "METRIC_BOUNDS",
+    "REPLAYABLE_SOURCES",
+    "DemoSpec",
     "FeatureColumn",
     "ModelSpec",
     "SpecError",
@@ -452,6 +454,11 @@ class DriftSpec(_Strict):
     )
     min_rows: int = Field(default=200, ge=10, description="fewer rows in a window: too small to judge")
     evidently_sample_rows: int = Field(default=5_000, ge=100, description="rows per side of the evidently HTML report")
+    evidently_report: Literal["always", "on_drift", "never"] = Field(
+        default="on_drift",
+        description="when a day's drift report links an evidently HTML report (seconds each): every day, only on days "
+        "a critical feature or the output drifted, or never",
+    )
 
 
 class PerformanceSpec(_Strict):
@@ -496,6 +503,53 @@ class MonitoringSpec(_Strict):
     report_max_lag_hours: float = Field(default=36, gt=0, description="freshness of the monitoring reports")
 
 
+# ------------------------------------------------------------------------------------------------------ demo
+
+# Source kinds the platform can replay day by day on a simulated clock (the demo feed's requirement): the
+# synthetic feed generates any day, a files source re-reads any day its files hold.
+REPLAYABLE_SOURCES: frozenset[str] = frozenset({"synthetic_deliveries", "files"})
+
+
+class DemoSpec(_Strict):
+    """The live demo: a feed that replays the source on a simulated clock, one event day at a time.
+
+    Each simulated day lands the next day's batch, fetches the labels whose `source.label_delay_days` have passed on
+    the simulated clock, and serves the day's traffic through the champion; while no model exists the feed asks once
+    for a first model on the labelled days at hand. The warm-up days land back to back, as fast as their runs
+    finish; then one day every `seconds_per_day`. Off by default: a user's own spec runs on its schedules alone.
+    """
+
+    feed: bool = Field(
+        default=False,
+        description="run the demo feed (the sensor <model>_demo_feed and the job <model>_demo_traffic)",
+    )
+    seconds_per_day: int = Field(
+        default=60, ge=10, description="wall-clock seconds per simulated day once the warm-up has landed"
+    )
+    start: dt.date | None = Field(
+        default=None, description="first event day the feed lands; default: source.start_date"
+    )
+    end: dt.date | None = Field(
+        default=None,
+        description="last event day the feed lands; default: none (it stops at the day before the source's clock)",
+    )
+    warmup_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=31,
+        description=(
+            "event days landed back to back before the steady pace; default: enough labelled days for a first model "
+            "(training.validation_days + training.test_days + source.label_delay_days, at least one day of delay)"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> DemoSpec:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
 # ------------------------------------------------------------------------------------------------ spec
 
 
@@ -515,6 +569,7 @@ class ModelSpec(_Strict):
     deployment: DeploymentSpec = Field(default_factory=DeploymentSpec)
     triggers: TriggersSpec = Field(default_factory=TriggersSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    demo: DemoSpec = Field(default_factory=DemoSpec, description="the live demo feed (off unless asked for)")
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -569,11 +624,37 @@ class ModelSpec(_Strict):
                     f"evaluation.slices[{index}]", f"{name!r} is not a feature; expected one of {self.features.names}"
                 )
         self._check_feature_output(schema_columns)
+        self._check_demo()
         return self
 
     @property
     def slice_features(self) -> list[str]:
         return self.evaluation.slices or list(self.features.categorical)
+
+    def demo_start(self) -> dt.date:
+        """The first event day the demo feed lands."""
+        return self.demo.start or self.source.start_date
+
+    def demo_warmup_days(self) -> int:
+        """Days the demo lands back to back: by default, until the labelled days allow a first model's time split."""
+        if self.demo.warmup_days is not None:
+            return self.demo.warmup_days
+        return self.training.validation_days + self.training.test_days + max(self.source.label_delay_days, 1)
+
+    def _check_demo(self) -> None:
+        """The feed replays the source day by day: the source must be replayable, and its days must exist."""
+        demo, source = self.demo, self.source
+        if demo.feed and source.kind not in REPLAYABLE_SOURCES:
+            raise _FieldError(
+                "demo.feed",
+                f"the demo feed replays the source day by day, which a {source.kind!r} source cannot; use one of "
+                f"{sorted(REPLAYABLE_SOURCES)} or set demo.feed to false",
+            )
+        for field_path, value in (("demo.start", demo.start), ("demo.end", demo.end)):
+            if value is not None and value < source.start_date:
+                raise _FieldError(
+                    field_path, f"{value} is before source.start_date {source.start_date}; the source has no such day"
+                )
 
     def _check_feature_output(self, schema_columns: set[str]) -> None:
         """Run the feature definition on an empty batch: every declared feature must come out of it."""

@@ -7,6 +7,7 @@ import dagster as dg
 from platform_assets.keys import TAG_REASON, TAG_TRIGGER, Stage, group_name
 from platform_assets.spec import ModelSpec
 from sensors.alerts import build_alert_sensors
+from sensors.demo import build_demo
 from sensors.maintenance import build_maintenance
 from sensors.monitoring import build_monitoring_sensors
 from sensors.reference import build_reference_sensor
@@ -36,6 +37,8 @@ def build_triggers(spec: ModelSpec) -> dg.Definitions:
     data = dg.Definitions(
         jobs=jobs, schedules=schedules, sensors=[automation, build_reference_sensor(spec), *build_alert_sensors(spec)]
     )
-    return dg.Definitions.merge(
+    triggers = dg.Definitions.merge(
         data, build_training_triggers(spec), build_monitoring_sensors(spec), build_maintenance(spec)
     )
+    # The live demo replays the source over the model's own jobs; only for a spec that asks for it.
+    return dg.Definitions.merge(triggers, build_demo(spec, triggers)) if spec.demo.feed else triggers

@@ -42,7 +42,7 @@ def test_shipped_spec_loads_with_the_seed_thresholds(spec: ModelSpec) -> None:
     assert (rules["calibration_ece"].max, rules["p99_latency_ms"].max, rules["peak_memory_mb"].max) == (0.05, 50, 512)
     assert rules["auc_roc"].compare_to_champion
     assert spec.schema_.rules.max_null_fraction == {"weather_severity": 0.05}
-    assert spec.triggers.retrain_cron == "0 2 * * *"
+    assert spec.triggers.retrain_cron == "0 2 * * 1"
     assert len(spec.reference_window()) == 14
     assert set(spec.features.critical) <= set(spec.features.names)
 

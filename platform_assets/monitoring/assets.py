@@ -126,14 +126,17 @@ def build_monitoring_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
             profile, current, monitoring.drift, critical=spec.features.critical, scores=judge_scores, seed=0
         )
         numeric, categorical = feature_kinds(spec)
-        html = evidently_drift_html(
-            reference_sample(lake, spec, profile.window, monitoring.drift.evidently_sample_rows),
-            current,
-            lake.document_path(model, DRIFT_REPORT, f"date={day}.html"),
-            numeric=numeric,
-            categorical=categorical,
-            sample_rows=monitoring.drift.evidently_sample_rows,
-        )
+        wanted = monitoring.drift.evidently_report
+        html = None
+        if wanted == "always" or (wanted == "on_drift" and result.drifted_critical):
+            html = evidently_drift_html(
+                reference_sample(lake, spec, profile.window, monitoring.drift.evidently_sample_rows),
+                current,
+                lake.document_path(model, DRIFT_REPORT, f"date={day}.html"),
+                numeric=numeric,
+                categorical=categorical,
+                sample_rows=monitoring.drift.evidently_sample_rows,
+            )
         output_note = (
             "judged"
             if judge_scores is not None
@@ -166,7 +169,9 @@ def build_monitoring_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
                 "output drift": output_note,
                 "reference window": f"{profile.window[0]}..{profile.window[-1]}" if profile.window else "none",
                 "report": dg.MetadataValue.md(result.to_markdown()),
-                "evidently report": dg.MetadataValue.path(str(html)),
+                "evidently report": (
+                    dg.MetadataValue.path(str(html)) if html is not None else f"none ({wanted}: no drift this day)"
+                ),
                 **psi,
             }
         )

@@ -83,10 +83,20 @@ def dagster_home(workdir: Path) -> Path:
 
 @contextlib.contextmanager
 def running_dagster_dev(workdir: Path, workspace: str, env: dict[str, str] | None = None) -> Iterator[DevServer]:
-    """`dagster dev` on `workspace` (YAML text) in `workdir`, with its own DAGSTER_HOME under it."""
+    """`dagster dev` on `workspace` (YAML text) in `workdir`, with its own DAGSTER_HOME under it.
+
+    The demo feed starts stopped (MLPLATFORM_DEMO_FEED=0) unless `env` turns it on: a test that lands its own data
+    (or derives its spec from the shipped one, which asks for the demo) must not share the machine with the feed.
+    """
     home = dagster_home(workdir)
     (workdir / "workspace.yaml").write_text(workspace, encoding="utf-8")
-    env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(home), "DO_NOT_TRACK": "true"}
+    env = {
+        **os.environ,
+        "MLPLATFORM_DEMO_FEED": "0",
+        **(env or {}),
+        "DAGSTER_HOME": str(home),
+        "DO_NOT_TRACK": "true",
+    }
     port = free_port()
     log = workdir / "dagster_dev.log"
     with log.open("w") as out:

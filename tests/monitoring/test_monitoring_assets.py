@@ -96,6 +96,7 @@ def test_drift_report_flags_the_shifted_day_and_not_a_normal_one(monitored_spec:
     normal_doc = lake.read_json(MODEL, DRIFT_REPORT, report_name(day(REFERENCE_DAYS)))
     assert normal_doc["judged"] is True
     assert _metadata(normal, DRIFT_REPORT)["drifted"] is False, normal_doc
+    assert str(_metadata(normal, DRIFT_REPORT)["evidently report"]).startswith("none (on_drift"), "HTML on drift only"
 
     shifted = _materialize(monitored_spec, env, [DRIFT_REPORT], day(SHIFT_DAY))
     metadata = _metadata(shifted, DRIFT_REPORT)
