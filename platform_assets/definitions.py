@@ -54,9 +54,14 @@ def build_model_definitions(spec: ModelSpec) -> dg.Definitions:
 
 
 def build_definitions(specs: Sequence[ModelSpec], resources: Mapping[str, Any] | None = None) -> dg.Definitions:
+    # Steps run in the run's own process: the default executor starts one more process per step, each importing the
+    # whole code location again, which costs more than most of the platform's steps.
     return dg.Definitions.merge(
         *(build_model_definitions(spec) for spec in specs),
-        dg.Definitions(resources=dict(resources) if resources is not None else default_resources()),
+        dg.Definitions(
+            resources=dict(resources) if resources is not None else default_resources(),
+            executor=dg.in_process_executor,
+        ),
     )
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from evidently import BinaryClassification, DataDefinition, Dataset, Report
-from evidently.presets import ClassificationPreset
 
 __all__ = ["save_classification_report"]
 
 
-def _dataset(frame: pd.DataFrame, target: str, probability: str, categorical: Sequence[str]) -> Dataset:
+def _dataset(frame: pd.DataFrame, target: str, probability: str, categorical: Sequence[str]) -> Any:
+    from evidently import BinaryClassification, DataDefinition, Dataset
+
     definition = DataDefinition(
         classification=[BinaryClassification(target=target, prediction_probas=probability)],
         categorical_columns=list(categorical),
@@ -34,6 +35,11 @@ def save_classification_report(
     champion_prob: np.ndarray | None = None,
 ) -> Path:
     """Write the report to `path` (written under a temporary name, then moved into place)."""
+    # evidently takes seconds to import; every process that loads the code location (each run, each sensor tick of
+    # `dagster dev`) would pay for it, while only the evaluation needs it.
+    from evidently import Report
+    from evidently.presets import ClassificationPreset
+
     columns = list(slices.columns)
     current = slices.assign(target=np.asarray(y_true, dtype=int), prediction=candidate_prob)
     reference = None
