@@ -78,6 +78,15 @@ class DataSourceResource(dg.ConfigurableResource):
         frame = self._files_day(spec, day)
         return frame.drop(columns=[c for c in spec.source.label_columns if c in frame.columns])
 
+    def traffic(self, spec: ModelSpec, day: dt.date) -> pd.DataFrame:
+        """The records of one event day as production saw them when each was scored: the world's records, before
+        the delivery path can damage them (a `corrupt_batch` scenario breaks the landed batch, not the requests)."""
+        if spec.source.kind == "synthetic_deliveries":
+            args = self._synthetic_args(spec)
+            args["scenarios"] = [window for window in args["scenarios"] if window.kind != "corrupt_batch"]
+            return delivery_batch(day, **args)
+        return self.batch(spec, day)
+
     def labels(self, spec: ModelSpec, day: dt.date) -> pd.DataFrame:
         """The outcomes of one event day: entity id, event time and the label columns."""
         arrival = labels_arrival(day, spec.source.label_delay_days)

@@ -195,6 +195,9 @@ class Router:
         self._watch = threading.Condition()
         self._running: set[_ShadowJob] = set()  # shadow jobs being scored, guarded by _watch
         self._watchdog_idle = True  # the watchdog waits without a deadline; guarded by _watch
+        # Shadow jobs created and shadow jobs logged, so `settle` knows when every outcome is in the log.
+        self._shadow_counts = [0, 0]
+        self._shadow_counts_lock = threading.Lock()
 
     # ---------------------------------------------------------------------------------------------- roles
 
@@ -457,6 +460,8 @@ class Router:
         self._log_shadow(
             job.request_id, job.unit_id, job.event_time, job.features, job.handle.version, score, latency_ms, error
         )
+        with self._shadow_counts_lock:
+            self._shadow_counts[1] += 1
 
     def _shadow(
         self,
@@ -488,6 +493,8 @@ class Router:
         if not self._shadow_threads:
             self._start_shadow_threads()
         job = _ShadowJob(request_id, unit_id, event_time, features, state.shadow)
+        with self._shadow_counts_lock:
+            self._shadow_counts[0] += 1
         if self._shadow_queue.qsize() >= self._shadow_queue_size:
             # The workers are all busy (or hung) and the backlog is at its bound: drop rather than grow.
             job.claim()
@@ -561,6 +568,21 @@ class Router:
                 # the one planned; workers notify only an idle watchdog.
                 self._watchdog_idle = upcoming is None
                 self._watch.wait(None if upcoming is None else max(upcoming - now, 0.0))
+
+    def settle(self, timeout_seconds: float = 10.0) -> bool:
+        """Wait until every queued shadow job has been scored or timed out (and so logged); False on timeout.
+
+        For callers that replay traffic and must read the log right after (the simulation): a live service never
+        waits for its shadow."""
+        deadline = time.perf_counter() + timeout_seconds
+        while True:
+            with self._shadow_counts_lock:
+                created, logged = self._shadow_counts
+            if logged >= created:
+                return True
+            if time.perf_counter() >= deadline:
+                return False
+            time.sleep(0.0005)
 
     # ------------------------------------------------------------------------------------------- shutdown
 
