@@ -93,6 +93,18 @@ def build_registry_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
                 f"{model}: the gate judged MLflow run {gate['candidate_mlflow_run_id']} but the current candidate "
                 f"is {candidate['mlflow_run_id']}; evaluate and judge the current candidate first"
             )
+        previous = lake.read_json(model, REGISTERED_MODEL, CURRENT)
+        if previous is not None and previous.get("model_uri") == candidate["model_uri"]:
+            # The same candidate judged again (automation re-evaluates after a code change): one model, one version.
+            context.log.info(f"{model}: {candidate['model_uri']} is already version {previous['version']}")
+            return dg.MaterializeResult(
+                metadata={
+                    "version": int(previous["version"]),
+                    "new version": False,
+                    "alias": ALIAS_CHALLENGER,
+                    "model uri": candidate["model_uri"],
+                }
+            )
         records = context.instance.fetch_materializations(gate_key, limit=1).records
         gate_event = f"run {records[0].run_id} storage_id {records[0].storage_id}" if records else "unknown"
         tags = lineage_tags(spec, candidate, training, gate, report, gate_event, context.run.run_id)
@@ -107,6 +119,7 @@ def build_registry_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(
             metadata={
                 "version": int(version.version),
+                "new version": True,
                 "alias": ALIAS_CHALLENGER,
                 "model uri": candidate["model_uri"],
                 "lineage": dg.MetadataValue.md(
