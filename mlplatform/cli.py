@@ -4,6 +4,9 @@ mlplatform validate-spec FILE [FILE ...]   print "ok" or what is wrong, file and
 mlplatform serve --spec FILE [--host 127.0.0.1] [--port 8000] [--lake var/lake] [--mlflow var/mlflow]
                  [--tracking-uri URI] [--alerts var/alerts.jsonl] [--log-level info]
                                           run the prediction service (serving.server) until SIGTERM/SIGINT
+mlplatform simulate --spec FILE --scenario NAME --days N --out DIR [--seed S] [--rows-per-day R] [--onset D]
+                                          replay N days of the model's life on a fresh instance under DIR and write
+                                          timeline.csv, summary.json, story.txt and the plots there (simulation)
 """
 
 from __future__ import annotations
@@ -65,11 +68,86 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    # Imported here: the simulation loads the whole code location (Dagster, MLflow, LightGBM).
+    import json
+    import logging
+    import resource
+    import time
+    from datetime import UTC, datetime
+
+    from tqdm import tqdm
+
+    from simulation.engine import Simulation, SimulationError
+    from simulation.report import write_report
+
+    try:
+        load_spec(args.spec)
+    except SpecError as error:
+        print(error, file=sys.stderr)
+        return 1
+    # The instance's event log keeps every run's logs; the terminal shows the progress bar and the story.
+    for name in ("dagster", "mlflow", "alembic", "optuna", "lightgbm"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    started = datetime.now(UTC)
+    bar = tqdm(total=args.days, unit="day", desc=args.scenario, file=sys.stderr, disable=args.quiet or None)
+
+    def progress(done: int, total: int, status: str) -> None:
+        bar.update(done - bar.n)
+        bar.set_postfix_str(status, refresh=True)
+
+    clock = time.perf_counter()
+    try:
+        simulation = Simulation(
+            args.spec,
+            args.scenario,
+            args.days,
+            args.out,
+            seed=args.seed,
+            rows_per_day=args.rows_per_day,
+            onset=args.onset,
+            progress=progress,
+        )
+        result = simulation.run()
+    except SimulationError as error:
+        bar.close()
+        print(f"simulate: {error}", file=sys.stderr)
+        return 1
+    bar.close()
+    rule = result.spec.gate.rules.get("auc_roc")
+    summary = write_report(
+        result.out,
+        scenario=result.scenario.name,
+        spec_name=result.spec.name,
+        seed=result.seed,
+        days=result.days,
+        events=result.events,
+        final_champion=result.final_state.champion,
+        auc_threshold=rule.min if rule is not None else None,
+        started=started.isoformat(),
+        finished=datetime.now(UTC).isoformat(),
+        wall_seconds=time.perf_counter() - clock,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    days = [record.to_dict() for record in result.days]
+    (result.out / "days.json").write_text(json.dumps(days, indent=1) + "\n", encoding="utf-8")
+    print(summary["story"])
+    print(f"\nwrote {', '.join([*summary['files'], 'days.json'])} to {result.out}")
+    return 0
+
+
 def _port(value: str) -> int:
     port = int(value)
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"a port lies in 1-65535, got {port}")
     return port
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {number}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="uvicorn's"
     )
     serve.set_defaults(handler=_serve)
+    from simulation.scenarios import SCENARIOS  # a light import: specs and data classes only
+
+    simulate = commands.add_parser(
+        "simulate", help="replay N days of a model's life through the real definitions on a fresh instance"
+    )
+    simulate.add_argument("--spec", required=True, metavar="FILE", help="the model spec (YAML)")
+    simulate.add_argument("--scenario", required=True, choices=sorted(SCENARIOS), help="what production does")
+    simulate.add_argument("--days", required=True, type=_positive, help="simulated days")
+    simulate.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory for everything")
+    simulate.add_argument("--seed", type=int, default=None, help="the synthetic feed's seed (default: the spec's)")
+    simulate.add_argument("--rows-per-day", type=_positive, default=None, help="requests a day (default: the spec's)")
+    simulate.add_argument("--onset", type=_positive, default=None, help="the day the scenario strikes (1-based)")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    simulate.set_defaults(handler=_simulate)
     return parser
 
 

@@ -17,7 +17,7 @@ from resources.lake import LakeResource
 from resources.mlflow_registry import MlflowResource
 from resources.source import DataSourceResource
 
-STAGES = ("unit", "data_validation", "feature_pipeline", "model_quality", "integration")
+STAGES = ("unit", "data_validation", "feature_pipeline", "model_quality", "integration", "simulation")
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SPEC = ROOT / "specs" / "delivery_delay.yaml"
 SMALL_SPEC = Path(__file__).resolve().parent / "fixtures" / "specs" / "parcel_small.yaml"
