@@ -162,7 +162,8 @@ def shadow_gate(evidence: ShadowEvidence, spec: ShadowSpec, *, seed: int = 0) ->
        reason says how much of each is missing (the other rules are still reported, as provisional).
     2. Agreement: the Pearson correlation of the paired champion and shadow scores (the same requests;
        pairs with a missing score are left out) must be >= ``min_correlation``; a shadow whose scores are
-       constant, or fewer than two pairs, rejects. Constant champion scores leave it not judged.
+       constant, or fewer than two pairs, rejects. Constant champion scores leave it not judged. A low
+       correlation is excused when the AUC rule (3) has judged the shadow on its labels and passed it.
     3. Latency: shadow p99 must be <= ``latency_p99_ms`` (the serving SLA); no measurement yet waits.
     4. AUC: with at least ``min_labelled`` labelled requests of both classes, DeLong's interval for the
        paired shadow - champion AUC on those requests (95%); reject only when the interval's upper end lies below
@@ -176,12 +177,24 @@ def shadow_gate(evidence: ShadowEvidence, spec: ShadowSpec, *, seed: int = 0) ->
     _non_negative(
         requests=evidence.requests, shadow_errors=evidence.shadow_errors, shadow_timeouts=evidence.shadow_timeouts
     )
+    correlation = _correlation_check(champion, shadow, spec.min_correlation)
+    auc = _shadow_auc_check(evidence, spec, seed)
+    if correlation.outcome == "reject" and correlation.value is not None and auc.outcome == _PASS:
+        # After the world changed, a model of the new world disagrees with the old champion by design: the labels,
+        # not agreement with the model being replaced, say whether the shadow is worse.
+        correlation = _Check(
+            correlation.rule,
+            correlation.value,
+            correlation.threshold,
+            _PASS,
+            correlation.reason + ", but the labels show the shadow no worse",
+        )
     checks = [
         _enough("shadow days", float(evidence.days), spec.min_days, "days", "wait"),
         _enough("shadow requests", evidence.requests, spec.min_requests, "requests", "wait"),
-        _correlation_check(champion, shadow, spec.min_correlation),
+        correlation,
         _shadow_latency_check(evidence.shadow_p99_ms, spec.latency_p99_ms),
-        _shadow_auc_check(evidence, spec, seed),
+        auc,
         _shadow_failure_check(evidence),
     ]
     waiting = [check for check in checks if check.outcome == "wait"]

@@ -111,10 +111,20 @@ def test_shadow_waits_even_when_a_rule_would_reject() -> None:
 
 def test_shadow_rejected_for_low_correlation() -> None:
     rng = np.random.default_rng(5)
-    verdict = shadow_gate(shadow_evidence(shadow_scores=rng.beta(2, 5, 3_000)), SHADOW)
+    unrelated = rng.beta(2, 5, 3_000)
+    evidence = shadow_evidence(shadow_scores=unrelated, shadow_labelled_scores=unrelated[:400])
+    verdict = shadow_gate(evidence, SHADOW)
     assert verdict.decision == "reject"
     assert verdict.reasons[0].startswith("score correlation")
     assert "< 0.8" in verdict.reasons[0]
+
+
+def test_low_correlation_is_excused_when_the_labels_show_the_shadow_no_worse() -> None:
+    # A model of a changed world disagrees with the old champion, and ranks the labelled requests as well.
+    rng = np.random.default_rng(5)
+    verdict = shadow_gate(shadow_evidence(shadow_scores=rng.beta(2, 5, 3_000)), SHADOW)
+    assert verdict.decision == "proceed"
+    assert any("but the labels show the shadow no worse" in reason for reason in verdict.reasons)
 
 
 def test_shadow_with_constant_scores_is_rejected() -> None:
