@@ -154,6 +154,9 @@ class Simulation:
                     )
                 }
             )
+        if self.spec.demo.feed:
+            # The live demo's feed is a wall-clock stand-in for what the simulation itself does day by day.
+            self.spec = self.spec.model_copy(update={"demo": self.spec.demo.model_copy(update={"feed": False})})
         try:
             self.scenario = build_scenario(scenario, self.spec, start=self.start, days=days, onset=onset)
         except ValueError as error:
@@ -169,6 +172,8 @@ class Simulation:
         self._pending_faults = list(self.scenario.faults)
         self._runs = 0
         self._seen: dict[str, int] = {}  # reactive sensor -> the run count at its last tick
+        self._log_writes = 0  # slices of traffic written to the prediction log
+        self._seen_log: dict[str, tuple[int, int]] = {}  # log sensor -> (log writes, runs) at its last tick
         self._failed_runs = 0
         self._alerts_seen = 0
         self._held: set[str] = set()
@@ -294,7 +299,8 @@ class Simulation:
             if len(chunk):
                 served = serve(self.router, self.spec, chunk)
                 self.router.settle()
-                self.router.log.flush()
+                if self.router.log.flush():
+                    self._log_writes += 1
                 _count(record, served)
             self._now = end
             for when, schedule in [fire for fire in fires if tick < fire[0] <= end]:
@@ -509,6 +515,12 @@ class Simulation:
             if last is not None and now - last < pd.Timedelta(seconds=seconds):
                 continue
             self._cursors.last_tick[name] = now
+            # These sensors read the log and the registry; when neither changed since their last tick (no request
+            # logged, no run: a night, or the days before the first champion), the tick would decide the same.
+            state = (self._log_writes, self._runs)
+            if self._seen_log.get(name) == state:
+                continue
+            self._seen_log[name] = state
             if self._tick_sensor(self._sensor(name)):
                 self._react()
         self._collect_alerts()
