@@ -229,7 +229,8 @@ def production_health(
     Each condition looks at rows with as_of - window < event_time <= as_of (event time; a naive `as_of` or
     event_time is taken as UTC). input_psi is "not judged" without a profile, and skips features the profile
     lacks; it breaches only beyond the PSI that `critical_quantile` of no-drift windows of its size stay below
-    (`drift.critical_psi`), as the drift report judges a day. Raises ValueError when the log lacks one of the columns the conditions read.
+    (`drift.critical_psi`), as the drift report judges a day. Raises ValueError when the log lacks one of the
+    columns the conditions read.
     """
     missing = [name for name in LOG_COLUMNS if name not in log.columns]
     if missing:

@@ -34,9 +34,9 @@ def test_retrain_schedule_and_manual_tags(spec: ModelSpec, lake: LakeResource) -
     assert job.tags == {"trigger": "manual", "reason": "launched by hand"}
     assert set(job.asset_layer.executable_asset_keys) >= _keys(*CT_ASSETS)
     schedule = repository.get_schedule_def(f"{MODEL}_retrain_schedule")
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * 1", "UTC")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    tick = dt.datetime(2026, 1, 20, 2, 0, tzinfo=dt.UTC)
+    tick = dt.datetime(2026, 1, 19, 2, 0, tzinfo=dt.UTC)  # a Monday
 
     def evaluate() -> dg.ScheduleExecutionData:
         with dg.DagsterInstance.ephemeral() as instance:
@@ -56,8 +56,8 @@ def test_retrain_schedule_and_manual_tags(spec: ModelSpec, lake: LakeResource) -
     assert f"{spec.training.window_days - 1} labelled day(s) so far" in waiting.skip_message
     lake.write_partition(MODEL, "labels", day(spec.training.window_days - 1), row)
     request = evaluate().run_requests[0]
-    assert request.run_key == "delivery_delay:retrain:2026-01-20T02:00"
-    assert request.tags["trigger"] == "schedule" and "0 2 * * *" in request.tags["reason"]
+    assert request.run_key == "delivery_delay:retrain:2026-01-19T02:00"
+    assert request.tags["trigger"] == "schedule" and "0 2 * * 1" in request.tags["reason"]
 
 
 def test_a_training_code_change_retrains_by_itself(spec: ModelSpec, resources: dict) -> None:
