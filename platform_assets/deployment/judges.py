@@ -60,6 +60,7 @@ SHADOW_CONFIDENCE = 0.95
 MAX_SHADOW_ERROR_RATE = 0.01
 # Bins of the prediction PSI, on production's score quantiles.
 PSI_BINS = 10
+_PSI_MIN_PER_BIN = 10  # production scores per PSI bin before the canary's prediction PSI is judged
 
 # Outcomes of one rule (a table row).
 _PASS = "pass"
@@ -439,15 +440,15 @@ def _psi_check(evidence: CanaryEvidence, spec: CanarySpec) -> _Check:
     if len(canary) == 0 or len(production) == 0:
         missing = "canary" if len(canary) == 0 else "production"
         return _Check(rule, None, threshold, _NOT_JUDGED, f"prediction PSI not judged: no {missing} scores")
-    if min(len(canary), len(production)) < spec.min_requests:
+    if len(canary) < spec.min_requests or len(production) < _PSI_MIN_PER_BIN * PSI_BINS:
         # PSI over a handful of scores is mostly empty bins: it would hold every young step on noise.
         return _Check(
             rule,
             None,
             threshold,
             _NOT_JUDGED,
-            f"prediction PSI not judged: {len(canary):,} canary and {len(production):,} production scores "
-            f"(needs {spec.min_requests:,} a side)",
+            f"prediction PSI not judged: {len(canary):,} canary scores (needs {spec.min_requests:,}) and "
+            f"{len(production):,} production scores (needs {_PSI_MIN_PER_BIN * PSI_BINS:,})",
         )
     value = psi_numeric(production, canary, bins=PSI_BINS)
     outcome = _PASS if value <= spec.max_prediction_psi else "hold"
