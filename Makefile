@@ -37,8 +37,8 @@ lint: install
 	$(BIN)/ruff format --check .
 
 # The last two stages run side by side: integration mostly waits on real `dagster dev` sessions and servers, the
-# simulation (the seven scenarios end to end) keeps one core busy; one after the other they would not fit CI's
-# 20 minutes. The simulation's output follows the integration's; either failing fails CI. OpenMP threads wait
+# simulation (the seven scenarios end to end, two at a time) keeps the cores busy; one after the other they would
+# not fit CI's 20 minutes. The simulation's output follows the integration's; either failing fails CI. OpenMP threads wait
 # passively, or LightGBM's spinning threads in one stage would starve the other.
 SIDE_BY_SIDE := integration simulation
 
@@ -49,7 +49,7 @@ ci: lint
 	done
 	@echo "== CI stages: integration, with simulation beside it"
 	@log=$$(mktemp); \
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m simulation >$$log 2>&1 & simulation=$$!; \
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m simulation -n 2 >$$log 2>&1 & simulation=$$!; \
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m integration; integration=$$?; \
 	wait $$simulation; status=$$?; \
 	echo "== CI stage: simulation (ran beside integration)"; cat $$log; rm -f $$log; \
