@@ -77,7 +77,7 @@ def test_dagster_dev_runs_the_demo_feed_and_automation_by_itself(dagster_dev: De
     server.wait_for("every asset in the code location", lambda: expected <= _asset_keys(server.port), 90)
 
     # The feed's first tick: one ingest run per warm-up day, each tagged with the demo's trigger and its day.
-    runs = server.wait_for("the demo feed's ingest runs", lambda: _feed_ingest_runs(server.port), 120)
+    runs = server.wait_for("the demo feed's ingest runs", lambda: _feed_ingest_runs(server.port), 240)
     landing = {_tags(run)["dagster/partition"]: _tags(run) for run in runs}
     assert PARTITION in landing, sorted(landing)
     tags = landing[PARTITION]
@@ -85,14 +85,16 @@ def test_dagster_dev_runs_the_demo_feed_and_automation_by_itself(dagster_dev: De
     assert tags["dagster/run_key"] == f"{MODEL}:demo:ingest:{PARTITION}", tags
     assert tags["reason"] == f"the demo feed landed simulated day {PARTITION}", tags
 
-    # Nobody asks for validation or features: the daemon's automation sensor must.
+    # Nobody asks for validation or features: the daemon's automation sensor must. It takes a few of its 30-second
+    # ticks, and each requested run waits for the queue and a fresh process; on a loaded 2-core machine (CI) over
+    # four minutes in all.
     server.wait_for(
         "validated_batch and features of the first day materialized by automation",
         lambda: (
             PARTITION in _materializations(server.port, "validated_batch")
             and PARTITION in _materializations(server.port, "features")
         ),
-        240,
+        480,
     )
     features_run = _materializations(server.port, "features")[PARTITION]
     run = graphql(server.port, RUN_TAGS, {"runId": features_run})["data"]["runOrError"]

@@ -59,7 +59,7 @@ def registered_versions(out: Path) -> list[str]:
 
 
 def test_steady(tmp_path: Path) -> None:
-    timeline, summary = simulate(tmp_path, "steady", 10)
+    timeline, summary = simulate(tmp_path, "steady", 9)
     assert set(triggers(timeline)) == {"schedule"}, "no retraining beyond the schedule"
     assert of(timeline, "rollback").empty, of(timeline, "rollback")["detail"].tolist()
     assert of(timeline, "alert").empty, of(timeline, "alert")["detail"].tolist()
@@ -69,7 +69,7 @@ def test_steady(tmp_path: Path) -> None:
 
 
 def test_sudden_shift(tmp_path: Path) -> None:
-    timeline, summary = simulate(tmp_path, "sudden_shift", 14, "--onset", "6")
+    timeline, summary = simulate(tmp_path, "sudden_shift", 11, "--onset", "6")
     onset = int(of(timeline, "scenario")["day"].min())
     drift = of(timeline, "drift_detected")
     assert not drift.empty and int(drift["day"].min()) <= onset + 1, "drift detected within one day of the shift"
@@ -86,7 +86,7 @@ def test_sudden_shift(tmp_path: Path) -> None:
 
 
 def test_gradual_drift(tmp_path: Path) -> None:
-    timeline, _ = simulate(tmp_path, "gradual_drift", 11, "--onset", "6")
+    timeline, _ = simulate(tmp_path, "gradual_drift", 9, "--onset", "6")
     retrains = of(timeline, "retrain_triggered")
     pairs = zip(retrains["day"], triggers(timeline), strict=True)
     fired = [int(day) for day, trigger in pairs if trigger in MONITORING_TRIGGERS]
@@ -130,7 +130,7 @@ def test_bad_candidate(tmp_path: Path) -> None:
 
 
 def test_bad_canary(tmp_path: Path) -> None:
-    timeline, _ = simulate(tmp_path, "bad_canary", 9)
+    timeline, _ = simulate(tmp_path, "bad_canary", 8)
     fault = of(timeline, "scenario")
     assert len(fault) == 1 and fault["role"].iloc[0] == "canary"
     version = fault["model_version"].iloc[0]
