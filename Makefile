@@ -36,28 +36,26 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Two stages leave their place in the seed's order to keep CI within its 20 minutes on 2 cores. The simulation (the
-# seven scenarios end to end, two at a time, CPU-bound) runs beside the quick in-process stages (unit to
-# model_quality); its output follows theirs. The integration stage runs last on its own, two test files at a time
-# in collection order (xdist would otherwise start the one-test `dagster dev` files, the longest, last): its real
-# `dagster dev` sessions wait on daemon ticks and need a machine that is not saturated. OpenMP threads wait
-# passively, or LightGBM's spinning threads in one process would starve the others.
+# The simulation (the seven scenarios end to end, two at a time, CPU-bound) runs in the background from the start,
+# beside the other stages in the seed's order; its output follows theirs and either side failing fails CI. The
+# integration stage runs two test files at a time in collection order (xdist would otherwise start the one-test
+# `dagster dev` files, the longest, last). One after the other the stages would not fit CI's 20 minutes on 2 cores.
+# OpenMP threads wait passively, or LightGBM's spinning threads in one process would starve the others.
 BESIDE := simulation
-LAST := integration
+INTEGRATION_ARGS := -n 2 --dist loadfile --no-loadscope-reorder
 
 ci: lint
 	@log=$$(mktemp); \
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m $(BESIDE) -n 2 >$$log 2>&1 & beside=$$!; \
 	status=0; \
-	for stage in $(filter-out $(BESIDE) $(LAST),$(CI_STAGES)); do \
+	for stage in $(filter-out $(BESIDE),$(CI_STAGES)); do \
 		echo "== CI stage: $$stage"; \
-		$(BIN)/pytest -m $$stage || { status=$$?; break; }; \
+		args=""; if [ "$$stage" = integration ]; then args="$(INTEGRATION_ARGS)"; fi; \
+		OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m $$stage $$args || { status=$$?; break; }; \
 	done; \
 	wait $$beside; beside_status=$$?; \
 	echo "== CI stage: $(BESIDE) (ran beside the stages above)"; cat $$log; rm -f $$log; \
 	test $$status -eq 0 && test $$beside_status -eq 0
-	@echo "== CI stage: $(LAST)"
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m $(LAST) -n 2 --dist loadfile --no-loadscope-reorder
 
 # Each benchmark prints its ratios against a baseline measured in the same run and exits non-zero on a miss.
 BENCHMARKS := $(sort $(wildcard benchmarks/bench_*.py))

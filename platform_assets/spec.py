@@ -319,6 +319,10 @@ class EvaluationSpec(_Strict):
     slices: list[str] = Field(default_factory=list, description="features to slice metrics by; default: categoricals")
     threshold: float = Field(default=0.5, gt=0, lt=1, description="probability above which a prediction is positive")
     latency_sample_rows: int = Field(default=2_000, ge=100, le=100_000)
+    evidently_report: bool = Field(
+        default=True,
+        description="save evidently's classification report (HTML, seconds each) beside every evaluation's metrics",
+    )
 
 
 class MetricRule(_Strict):

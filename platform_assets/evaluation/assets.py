@@ -110,12 +110,16 @@ def build_evaluation_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
         run_dir = context.run.run_id
         predictions_name = f"{run_dir}/predictions.parquet"
         lake.write_table(model, EVALUATION_REPORT, predictions_name, scored)
-        html = save_classification_report(
-            lake.document_path(model, EVALUATION_REPORT, f"{run_dir}/classification_report.html"),
-            y_true,
-            candidate_prob,
-            test[spec.slice_features].reset_index(drop=True),
-            champion_prob,
+        html = (
+            save_classification_report(
+                lake.document_path(model, EVALUATION_REPORT, f"{run_dir}/classification_report.html"),
+                y_true,
+                candidate_prob,
+                test[spec.slice_features].reset_index(drop=True),
+                champion_prob,
+            )
+            if spec.evaluation.evidently_report
+            else None
         )
         document = {
             "candidate": {**candidate, "metrics": {k: float(v) for k, v in metrics.items()}},
@@ -123,7 +127,7 @@ def build_evaluation_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
             "rows": len(test),
             "predictions": predictions_name,
             "slices": slices.to_dict("records"),
-            "report_html": str(html),
+            "report_html": str(html) if html is not None else None,
             "dagster_run_id": context.run.run_id,
         }
         lake.write_json(model, EVALUATION_REPORT, CURRENT, document)
@@ -135,10 +139,10 @@ def build_evaluation_assets(spec: ModelSpec) -> list[dg.AssetsDefinition]:
             "test rows": len(test),
             "champion version": champion["version"] if champion else "none",
             "slices": dg.MetadataValue.md(markdown_table(slices.round(4), max_rows=40)),
-            "report": dg.MetadataValue.path(str(html)),
-            "report link": dg.MetadataValue.url(html.as_uri()),
             "mlflow run": candidate["mlflow_run_id"],
         }
+        if html is not None:
+            metadata |= {"report": dg.MetadataValue.path(str(html)), "report link": dg.MetadataValue.url(html.as_uri())}
         if champion:
             metadata |= {f"champion_{key}": float(champion["metrics"][key]) for key in HEADLINE}
         return dg.MaterializeResult(metadata=metadata)

@@ -66,6 +66,10 @@ def test_steady(tmp_path: Path) -> None:
     assert of(timeline, "check_failed").empty and of(timeline, "drift_detected").empty
     assert list(of(timeline, "promoted")["model_version"])[:2] == ["1", "2"], "the schedule's models are rolled out"
     assert summary["realised_auc"]["min"] >= AUC_THRESHOLD
+    # The test spec skips evidently's HTML (evaluation.evidently_report: false): metrics and gate inputs stay.
+    evaluation = json.loads((tmp_path / "lake" / MODEL / "evaluation_report" / "current.json").read_text("utf-8"))
+    assert evaluation["report_html"] is None and evaluation["candidate"]["metrics"]["auc_roc"] >= AUC_THRESHOLD
+    assert not list((tmp_path / "lake" / MODEL / "evaluation_report").rglob("*.html"))
 
 
 def test_sudden_shift(tmp_path: Path) -> None:
