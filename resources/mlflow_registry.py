@@ -15,16 +15,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import mlflow
 import pandas as pd
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from mlflow.models.model import ModelInfo
-from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:
+    # Imported where used: mlflow takes seconds to import, and every process that loads the code location (each
+    # run, the code server, the CLI) would pay it whether or not it touches the registry.
+    import mlflow
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.models.model import ModelInfo
+    from mlflow.tracking import MlflowClient
 
 __all__ = ["MlflowResource", "RegistryError"]
 
@@ -53,12 +55,16 @@ class MlflowResource(dg.ConfigurableResource):
         return f"sqlite:///{root / 'mlflow.db'}"
 
     def client(self) -> MlflowClient:
+        from mlflow.tracking import MlflowClient
+
         uri = self.resolved_tracking_uri()
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def _activate(self) -> None:
         # The fluent API (start_run, log_model) reads process-wide settings; set them on every use so
         # several resources (tests, simulations) can live in one process one after the other.
+        import mlflow
+
         uri = self.resolved_tracking_uri()
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
@@ -86,6 +92,8 @@ class MlflowResource(dg.ConfigurableResource):
     @contextlib.contextmanager
     def run(self, model: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
         """An MLflow run that ends FINISHED, or FAILED if the block raises."""
+        import mlflow
+
         self._activate()
         experiment_id = self.experiment_id(model)
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags or {}) as active:
@@ -93,6 +101,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Log params to the active run (inside `run()`), before the model, so the logged model carries them."""
+        import mlflow
+
         mlflow.log_params({key: str(value) for key, value in params.items()})
 
     def log_lightgbm(
@@ -113,6 +123,9 @@ class MlflowResource(dg.ConfigurableResource):
         The platform serves boosters through `serving.scoring.Scorer`, which encodes categoricals
         with the categories saved in the model, and the pre-deployment integration test checks that.
         """
+        import mlflow
+        from mlflow.models import infer_signature
+
         signature = infer_signature(input_example, booster.predict(input_example))
         info = mlflow.lightgbm.log_model(
             booster,
@@ -127,11 +140,15 @@ class MlflowResource(dg.ConfigurableResource):
         return info
 
     def load_booster_uri(self, model_uri: str) -> Any:
+        import mlflow
+
         self._activate()
         return mlflow.lightgbm.load_model(model_uri)
 
     def local_model_file(self, model_uri: str) -> Path:
         """The LightGBM model file of a logged model, as a local path (downloaded if remote)."""
+        import mlflow
+
         self._activate()
         directory = Path(mlflow.artifacts.download_artifacts(model_uri))
         files = sorted(directory.rglob("model.lgb"))
@@ -143,6 +160,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     def register(self, model: str, model_uri: str, tags: dict[str, str]) -> ModelVersion:
         """Register a logged model as a new version of `model`, with lineage tags."""
+        from mlflow.exceptions import MlflowException
+
         self._activate()
         client = self.client()
         try:
@@ -158,11 +177,15 @@ class MlflowResource(dg.ConfigurableResource):
         self.client().set_registered_model_alias(model, alias, version)
 
     def delete_alias(self, model: str, alias: str) -> None:
+        from mlflow.exceptions import MlflowException
+
         with contextlib.suppress(MlflowException):
             self.client().delete_registered_model_alias(model, alias)
 
     def version_by_alias(self, model: str, alias: str) -> ModelVersion | None:
         """The version behind an alias, or None when the alias (or the model) does not exist."""
+        from mlflow.exceptions import MlflowException
+
         try:
             return self.client().get_model_version_by_alias(model, alias)
         except MlflowException as error:
@@ -176,6 +199,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     def load_booster(self, model: str, version: ModelVersion) -> Any:
         """Load a registered version's LightGBM booster; a broken entry raises RegistryError."""
+        import mlflow
+
         self._activate()
         try:
             return mlflow.lightgbm.load_model(f"models:/{model}/{version.version}")

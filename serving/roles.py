@@ -16,8 +16,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mlflow.exceptions import MlflowException
-
 from platform_assets.keys import ALIAS_CANARY, ALIAS_CHAMPION, ALIAS_SHADOW
 from platform_assets.spec import ModelSpec
 from resources.mlflow_registry import MlflowResource
@@ -126,6 +124,8 @@ def read_roles(mlflow: MlflowResource, model: str, defaults: ServingDefaults) ->
     whose value is not a valid number or lies outside its range raises ValueError naming the tag: the router then
     keeps its current roles rather than guess a traffic split.
     """
+    from mlflow.exceptions import MlflowException  # mlflow is imported where used (see resources.mlflow_registry)
+
     try:
         registered: Any = mlflow.client().get_registered_model(model)
     except MlflowException as error:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from platform_assets.training.train import category_label, to_model_frame
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 __all__ = ["Scorer"]
 

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest, norm
 
+# scipy.stats is imported in the functions that use it: it takes over a second to import, and every process that loads
+# the code location (each run, the code server, the CLI) would pay for it.
 from platform_assets.evaluation.metrics import delong_auc_covariance, validate_scores
 from platform_assets.monitoring.psi import psi_numeric
 from platform_assets.spec import CanarySpec, ShadowSpec
@@ -237,6 +238,8 @@ def _shadow_latency_check(p99_ms: float, limit_ms: float) -> _Check:
 
 
 def _shadow_auc_check(evidence: ShadowEvidence, spec: ShadowSpec, seed: int) -> _Check:
+    from scipy.stats import norm
+
     rule = "AUC shadow - champion"
     threshold = f"{SHADOW_CONFIDENCE:.0%} CI upper end >= {-spec.max_auc_drop:+g}"
     labelled = _labelled(
@@ -380,6 +383,8 @@ def error_test_level(confidence: float, information: float) -> float:
     1e-5 at t = 0.2, 0.002 at t = 0.4, 0.03 at t = 0.8 and exactly a from t = 1 on. Early looks thus need
     overwhelming evidence, and the spec's confidence applies as stated once the step has its requests.
     """
+    from scipy.stats import norm
+
     alpha = 1.0 - confidence
     if information >= 1.0:
         return alpha
@@ -389,6 +394,8 @@ def error_test_level(confidence: float, information: float) -> float:
 
 
 def _error_rate_check(evidence: CanaryEvidence, spec: CanarySpec) -> _Check:
+    from scipy.stats import binomtest
+
     ratio = spec.max_error_ratio
     rule = "error rate"
     n_canary, n_production = evidence.canary_requests, evidence.production_requests
@@ -466,6 +473,8 @@ def _canary_auc_check(
     spec: CanarySpec,
     seed: int,
 ) -> _Check:
+    from scipy.stats import norm
+
     rule = "AUC canary - production"
     threshold = f"{spec.confidence:.0%} CI upper end >= {-spec.max_auc_drop:+g}"
     counts = [0 if side is None else len(side[0]) for side in (canary, production)]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlflow.exceptions import MlflowException
-
 from platform_assets.deployment.state import (
     TAG_CANARY_STEP,
     TAG_CANARY_WEIGHT,
@@ -27,6 +25,8 @@ __all__ = ["apply_transition", "read_state"]
 
 def read_state(mlflow: MlflowResource, model: str) -> DeploymentState:
     """The roles and canary settings the registry holds now (an empty state for an unknown model)."""
+    from mlflow.exceptions import MlflowException  # mlflow is imported where used (see resources.mlflow_registry)
+
     client = mlflow.client()
     try:
         registered = client.get_registered_model(model)
@@ -49,6 +49,8 @@ def read_state(mlflow: MlflowResource, model: str) -> DeploymentState:
 
 
 def _apply(mlflow: MlflowResource, model: str, move: AliasMove) -> None:
+    from mlflow.exceptions import MlflowException
+
     client = mlflow.client()
     if move.kind == "set_alias":
         client.set_registered_model_alias(model, move.name, str(move.value))

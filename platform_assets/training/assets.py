@@ -9,9 +9,9 @@ spec retrains by itself (see `sensors.conditions.training_code_changed`).
 import datetime as dt
 import hashlib
 import inspect
+from importlib.metadata import version
 
 import dagster as dg
-import lightgbm
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -46,9 +46,10 @@ __all__ = [
     "load_training_set",
 ]
 
-# Pinned to what trained the model, so MLflow need not infer them (seconds in a subprocess).
+# Pinned to what trained the model, so MLflow need not infer them (seconds in a subprocess). LightGBM's version comes
+# from its distribution's metadata: importing it here would cost every process that loads the code location seconds.
 PIP_REQUIREMENTS = [
-    f"lightgbm=={lightgbm.__version__}",
+    f"lightgbm=={version('lightgbm')}",
     f"numpy=={np.__version__}",
     f"pandas=={pd.__version__}",
 ]

@@ -20,15 +20,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from platform_assets.training.dataset import TrainingSetError, check_training_frame
 
 if TYPE_CHECKING:
-    # optuna is imported where the search runs, so that `serving.scoring` can import `to_model_frame` without
-    # paying for optuna (and its import time and memory) in the serving process.
+    # optuna and lightgbm are imported where the search and the fits run, so that `serving.scoring` can import
+    # `to_model_frame` without paying for optuna, and loading the code location (each run's process, the code
+    # server, the CLI) without paying seconds for lightgbm (which imports scikit-learn).
+    import lightgbm as lgb
     import optuna
 
 __all__ = [
@@ -259,6 +260,8 @@ def _fit(
     params: Mapping[str, Any], train_set: lgb.Dataset, valid_set: lgb.Dataset, rounds: int
 ) -> tuple[lgb.Booster, int, float]:
     """One LightGBM fit with early stopping on the validation split: the booster, its best iteration and AUC."""
+    import lightgbm as lgb
+
     booster = lgb.train(
         dict(params),
         train_set,
@@ -275,6 +278,8 @@ def _fit(
 def _trimmed(booster: lgb.Booster, best_iteration: int) -> lgb.Booster:
     """A copy holding only the first `best_iteration` trees, so the saved model predicts the best iteration with
     no arguments. The model text keeps `pandas_categorical`, which `serving.scoring.Scorer.from_booster` reads."""
+    import lightgbm as lgb
+
     trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best_iteration))
     trimmed.best_iteration = best_iteration
     return trimmed
@@ -308,6 +313,8 @@ def train_candidate(
 
     Refuses with `TrainingSetError` on an unusable train or validation frame before any training time is spent.
     """
+    import lightgbm as lgb
+
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
     if timeout_seconds <= 0:

@@ -213,7 +213,7 @@ def test_a_bad_frame_is_refused_before_any_training(
     def no_training(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("training started on a frame that should have been refused")
 
-    monkeypatch.setattr(train_module.lgb, "train", no_training)
+    monkeypatch.setattr(lgb, "train", no_training)  # train_module imports lightgbm where it fits
     with pytest.raises(TrainingSetError, match=r"the train split is missing feature column\(s\) \['weight_kg'\]"):
         train_candidate(
             training_set.train.drop(columns=["weight_kg"]),
