@@ -40,13 +40,15 @@ lint: install
 # beside the other stages in the seed's order; its output follows theirs and either side failing fails CI. The
 # integration stage runs two test files at a time in collection order (xdist would otherwise start the one-test
 # `dagster dev` files, the longest, last). One after the other the stages would not fit CI's 20 minutes on 2 cores.
-# OpenMP threads wait passively, or LightGBM's spinning threads in one process would starve the others.
+# The simulation runs at a lower priority (nice): the stages in order are CI's critical path, and the simulation fills
+# the cores they leave idle (the integration stage mostly waits on daemons). OpenMP threads wait passively, or
+# LightGBM's spinning threads in one process would starve the others.
 BESIDE := simulation
 INTEGRATION_ARGS := -n 2 --dist loadfile --no-loadscope-reorder
 
 ci: lint
 	@log=$$(mktemp); \
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m $(BESIDE) -n 2 >$$log 2>&1 & beside=$$!; \
+	OMP_WAIT_POLICY=PASSIVE nice -n 10 $(BIN)/pytest -m $(BESIDE) -n 2 >$$log 2>&1 & beside=$$!; \
 	status=0; \
 	for stage in $(filter-out $(BESIDE),$(CI_STAGES)); do \
 		echo "== CI stage: $$stage"; \

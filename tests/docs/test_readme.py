@@ -171,7 +171,9 @@ def test_make_targets_do_what_the_readme_says() -> None:
     assert variables["BESIDE"] == "simulation", "the stage that runs in the background"
     assert "for stage in $(filter-out $(BESIDE),$(CI_STAGES))" in loop, "the other stages in the seed's order"
     assert "OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -m $$stage $$args" in loop
-    assert "$(BIN)/pytest -m $(BESIDE) -n 2" in loop and "& beside=$$!" in loop, "the simulation runs in the background"
+    assert "nice -n 10 $(BIN)/pytest -m $(BESIDE) -n 2" in loop and "& beside=$$!" in loop, (
+        "the simulation runs in the background"
+    )
     assert "test $$status -eq 0 && test $$beside_status -eq 0" in loop, "either side failing fails CI"
     assert variables["INTEGRATION_ARGS"] == "-n 2 --dist loadfile --no-loadscope-reorder"
     assert targets["lint"][1] == ["$(BIN)/ruff check .", "$(BIN)/ruff format --check ."]
