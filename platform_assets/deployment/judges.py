@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
-# scipy.stats is imported in the functions that use it: it takes over a second to import, and every process that loads
-# the code location (each run, the code server, the CLI) would pay for it.
 from platform_assets.evaluation.metrics import delong_auc_covariance, validate_scores
 from platform_assets.monitoring.psi import psi_numeric
 from platform_assets.spec import CanarySpec, ShadowSpec
+
+# scipy.stats is imported in the functions that use it: it takes over a second to import, and every process that loads
+# the code location (each run, the code server, the CLI) would pay for it.
 
 __all__ = [
     "CANARY_DECISIONS",
