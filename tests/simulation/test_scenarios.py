@@ -58,18 +58,8 @@ def registered_versions(out: Path) -> list[str]:
     return sorted(str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'"))
 
 
-def test_steady(tmp_path: Path) -> None:
-    timeline, summary = simulate(tmp_path, "steady", 9)
-    assert set(triggers(timeline)) == {"schedule"}, "no retraining beyond the schedule"
-    assert of(timeline, "rollback").empty, of(timeline, "rollback")["detail"].tolist()
-    assert of(timeline, "alert").empty, of(timeline, "alert")["detail"].tolist()
-    assert of(timeline, "check_failed").empty and of(timeline, "drift_detected").empty
-    assert list(of(timeline, "promoted")["model_version"])[:2] == ["1", "2"], "the schedule's models are rolled out"
-    assert summary["realised_auc"]["min"] >= AUC_THRESHOLD
-    # The test spec skips evidently's HTML (evaluation.evidently_report: false): metrics and gate inputs stay.
-    evaluation = json.loads((tmp_path / "lake" / MODEL / "evaluation_report" / "current.json").read_text("utf-8"))
-    assert evaluation["report_html"] is None and evaluation["candidate"]["metrics"]["auc_roc"] >= AUC_THRESHOLD
-    assert not list((tmp_path / "lake" / MODEL / "evaluation_report").rglob("*.html"))
+# The tests run longest first (sudden_shift takes about 160 s, own_dataset 20 s): pytest-xdist hands them out in
+# this order, so the CI stage's two workers finish together instead of one waiting on a long test started last.
 
 
 def test_sudden_shift(tmp_path: Path) -> None:
@@ -89,6 +79,19 @@ def test_sudden_shift(tmp_path: Path) -> None:
     assert summary["realised_auc"]["last"] >= AUC_THRESHOLD, "realised AUC back above the gate threshold"
 
 
+def test_incident(tmp_path: Path) -> None:
+    timeline, _ = simulate(tmp_path, "incident", 10, "--onset", "10")
+    (fault,) = of(timeline, "scenario").itertuples()
+    assert fault.role == "champion"
+    rollback = of(timeline, "rollback")
+    assert len(rollback) == 1 and rollback["model_version"].iloc[0] == fault.model_version
+    assert rollback["role"].iloc[0] == "champion" and "error_rate" in rollback["detail"].iloc[0]
+    interval = pd.Timedelta(seconds=load_spec(SPEC).monitoring.health_interval_seconds)
+    assert pd.Timestamp(rollback["time"].iloc[0]) - pd.Timestamp(fault.time) <= interval, "within one sensor interval"
+    pages = of(timeline, "alert")
+    assert any(detail.startswith("P1:") and "error_rate" in detail for detail in pages["detail"]), "a P1 names it"
+
+
 def test_gradual_drift(tmp_path: Path) -> None:
     timeline, _ = simulate(tmp_path, "gradual_drift", 9, "--onset", "6")
     retrains = of(timeline, "retrain_triggered")
@@ -100,6 +103,31 @@ def test_gradual_drift(tmp_path: Path) -> None:
     # The tolerance: the decay trigger's own window of labelled days.
     tolerance = load_spec(SPEC).monitoring.performance.window_days
     assert not below or min(fired) <= min(below) + tolerance, "fired before AUC stayed below the threshold too long"
+
+
+def test_steady(tmp_path: Path) -> None:
+    timeline, summary = simulate(tmp_path, "steady", 9)
+    assert set(triggers(timeline)) == {"schedule"}, "no retraining beyond the schedule"
+    assert of(timeline, "rollback").empty, of(timeline, "rollback")["detail"].tolist()
+    assert of(timeline, "alert").empty, of(timeline, "alert")["detail"].tolist()
+    assert of(timeline, "check_failed").empty and of(timeline, "drift_detected").empty
+    assert list(of(timeline, "promoted")["model_version"])[:2] == ["1", "2"], "the schedule's models are rolled out"
+    assert summary["realised_auc"]["min"] >= AUC_THRESHOLD
+    # The test spec skips evidently's HTML (evaluation.evidently_report: false): metrics and gate inputs stay.
+    evaluation = json.loads((tmp_path / "lake" / MODEL / "evaluation_report" / "current.json").read_text("utf-8"))
+    assert evaluation["report_html"] is None and evaluation["candidate"]["metrics"]["auc_roc"] >= AUC_THRESHOLD
+    assert not list((tmp_path / "lake" / MODEL / "evaluation_report").rglob("*.html"))
+
+
+def test_bad_canary(tmp_path: Path) -> None:
+    timeline, _ = simulate(tmp_path, "bad_canary", 8)
+    fault = of(timeline, "scenario")
+    assert len(fault) == 1 and fault["role"].iloc[0] == "canary"
+    version = fault["model_version"].iloc[0]
+    rollbacks = of(timeline, "rollback")
+    assert list(rollbacks["model_version"]) == [version] and list(rollbacks["role"]) == ["canary"]
+    assert "at 50%" in rollbacks["detail"].iloc[0], "rolled back at the step where the evidence showed it"
+    assert list(of(timeline, "promoted")["model_version"]) == ["1"], "the champion never changes"
 
 
 def test_corrupt_batch(tmp_path: Path) -> None:
@@ -121,42 +149,6 @@ def test_corrupt_batch(tmp_path: Path) -> None:
     assert of(timeline, "rollback").empty
 
 
-def test_bad_candidate(tmp_path: Path) -> None:
-    timeline, _ = simulate(tmp_path, "bad_candidate", 7, "--onset", "6")
-    onset = int(of(timeline, "scenario")["day"].min())
-    after = timeline[timeline["day"] >= onset]
-    assert "code_change" in triggers(after), "the training change retrained by itself"
-    failed = of(after, "gate_failed")
-    assert not failed.empty and "auc_roc" in failed["detail"].iloc[0], "the gate stopped the regressing candidate"
-    assert of(after, "registered").empty, "nothing is registered"
-    before = set(of(timeline[timeline["day"] < onset], "registered")["model_version"])
-    assert set(registered_versions(tmp_path)) == before
-
-
-def test_bad_canary(tmp_path: Path) -> None:
-    timeline, _ = simulate(tmp_path, "bad_canary", 8)
-    fault = of(timeline, "scenario")
-    assert len(fault) == 1 and fault["role"].iloc[0] == "canary"
-    version = fault["model_version"].iloc[0]
-    rollbacks = of(timeline, "rollback")
-    assert list(rollbacks["model_version"]) == [version] and list(rollbacks["role"]) == ["canary"]
-    assert "at 50%" in rollbacks["detail"].iloc[0], "rolled back at the step where the evidence showed it"
-    assert list(of(timeline, "promoted")["model_version"]) == ["1"], "the champion never changes"
-
-
-def test_incident(tmp_path: Path) -> None:
-    timeline, _ = simulate(tmp_path, "incident", 10, "--onset", "10")
-    (fault,) = of(timeline, "scenario").itertuples()
-    assert fault.role == "champion"
-    rollback = of(timeline, "rollback")
-    assert len(rollback) == 1 and rollback["model_version"].iloc[0] == fault.model_version
-    assert rollback["role"].iloc[0] == "champion" and "error_rate" in rollback["detail"].iloc[0]
-    interval = pd.Timedelta(seconds=load_spec(SPEC).monitoring.health_interval_seconds)
-    assert pd.Timestamp(rollback["time"].iloc[0]) - pd.Timestamp(fault.time) <= interval, "within one sensor interval"
-    pages = of(timeline, "alert")
-    assert any(detail.startswith("P1:") and "error_rate" in detail for detail in pages["detail"]), "a P1 names it"
-
-
 def test_the_same_seed_gives_the_same_timeline(tmp_path: Path) -> None:
     """Two runs of one scenario with the same seed: the same timeline, row for row."""
     timelines = []
@@ -167,6 +159,18 @@ def test_the_same_seed_gives_the_same_timeline(tmp_path: Path) -> None:
         timelines.append((out / "timeline.csv").read_text(encoding="utf-8"))
     assert timelines[0] == timelines[1]
     assert len(timelines[0].splitlines()) > 3, "something happened to compare"
+
+
+def test_bad_candidate(tmp_path: Path) -> None:
+    timeline, _ = simulate(tmp_path, "bad_candidate", 7, "--onset", "6")
+    onset = int(of(timeline, "scenario")["day"].min())
+    after = timeline[timeline["day"] >= onset]
+    assert "code_change" in triggers(after), "the training change retrained by itself"
+    failed = of(after, "gate_failed")
+    assert not failed.empty and "auc_roc" in failed["detail"].iloc[0], "the gate stopped the regressing candidate"
+    assert of(after, "registered").empty, "nothing is registered"
+    before = set(of(timeline[timeline["day"] < onset], "registered")["model_version"])
+    assert set(registered_versions(tmp_path)) == before
 
 
 def test_own_dataset_steady(tmp_path: Path) -> None:
