@@ -19,9 +19,10 @@ dev` runs four runs at once on a small machine, and a burst of landings would ho
 training of the days already landed (the feed's runs also sit below them in the run queue, priority -1). A slow
 machine slows the simulated days rather than piling up runs.
 
-Decisions are plain functions (`plan_tick`, `first_model_decision`, `feed_default_status`); the sensor and the op
-only read their inputs and turn decisions into runs. `MLPLATFORM_DEMO_FEED=0` (read when the definitions load)
-makes the feed start STOPPED, for a quiet instance.
+Decisions are plain functions (`plan_tick`, `first_model_decision`, `feed_paused`); the sensor and the op only read
+their inputs and turn decisions into runs. The feed is defined RUNNING; `MLPLATFORM_DEMO_FEED=0` pauses it, read
+when it ticks (never when the definitions load): each tick then skips, naming the switch, for a quiet instance.
+Stopping the sensor in the UI works as for any sensor.
 """
 
 import datetime as dt
@@ -55,7 +56,7 @@ __all__ = [
     "FeedTick",
     "FirstModel",
     "build_demo",
-    "feed_default_status",
+    "feed_paused",
     "feed_sensor_name",
     "first_model_decision",
     "plan_tick",
@@ -90,10 +91,13 @@ def traffic_job_name(model: str) -> str:
     return f"{model}_demo_traffic"
 
 
-def feed_default_status(environ: Mapping[str, str]) -> dg.DefaultSensorStatus:
-    """RUNNING, unless `MLPLATFORM_DEMO_FEED` is 0/false/no/off (a quiet instance for tests and screenshots)."""
-    off = environ.get(DEMO_FEED_ENV, "").strip().lower() in _OFF
-    return dg.DefaultSensorStatus.STOPPED if off else dg.DefaultSensorStatus.RUNNING
+def feed_paused(environ: Mapping[str, str]) -> str | None:
+    """Why the feed is paused when `MLPLATFORM_DEMO_FEED` is 0/false/no/off (a quiet instance for tests and
+    screenshots), else None."""
+    value = environ.get(DEMO_FEED_ENV, "")
+    if value.strip().lower() not in _OFF:
+        return None
+    return f"the demo feed is paused: {DEMO_FEED_ENV}={value.strip()} in the environment of the code location"
 
 
 # ------------------------------------------------------------------------------------------------ the clock
@@ -423,18 +427,21 @@ def build_demo(spec: ModelSpec, triggers: dg.Definitions) -> dg.Definitions:
         name=name,
         jobs=[ingest, labels, retrain, traffic_job],
         minimum_interval_seconds=min(TICK_SECONDS, demo.seconds_per_day),
-        default_status=feed_default_status(os.environ),
+        default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"The live demo of {model}: lands the next event day ({spec.demo_warmup_days()} warm-up days back to "
             f"back, then one every {demo.seconds_per_day} s), fetches the labels whose "
             f"{spec.source.label_delay_days}-day delay passed on the simulated clock, serves the day's traffic once a "
             "champion exists, and asks once for a first model when enough days are labelled. The clock waits while "
-            f"{MAX_IN_FLIGHT} of its runs are queued or running. Starts stopped when {DEMO_FEED_ENV}=0."
+            f"{MAX_IN_FLIGHT} of its runs are queued or running. Paused while {DEMO_FEED_ENV}=0."
         ),
     )
     def demo_feed(
         context: dg.SensorEvaluationContext, mlflow: MlflowResource, source: DataSourceResource
     ) -> dg.SensorResult:
+        paused = feed_paused(os.environ)
+        if paused is not None:
+            return dg.SensorResult(skip_reason=dg.SkipReason(paused))
         instance = context.instance
         cursor = FeedCursor.parse(context.cursor)
         in_flight = instance.get_runs_count(dg.RunsFilter(tags={_SENSOR_TAG: name}, statuses=_IN_FLIGHT))

@@ -20,4 +20,3 @@ def test_a_miss_in_every_round_fails_and_names_each_rounds_p99() -> None:
     slow = [60.0] * 100
     verdict = latency_verdict([slow, [70.0] * 100, [65.0] * 100], 50.0)
     assert verdict == "p99 latency over HTTP exceeds the SLA of 50.0 ms in each of 3 rounds (60.0, 70.0, 65.0 ms)"
-

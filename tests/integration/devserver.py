@@ -85,7 +85,7 @@ def dagster_home(workdir: Path) -> Path:
 def running_dagster_dev(workdir: Path, workspace: str, env: dict[str, str] | None = None) -> Iterator[DevServer]:
     """`dagster dev` on `workspace` (YAML text) in `workdir`, with its own DAGSTER_HOME under it.
 
-    The demo feed starts stopped (MLPLATFORM_DEMO_FEED=0) unless `env` turns it on: a test that lands its own data
+    The demo feed is paused (MLPLATFORM_DEMO_FEED=0) unless `env` turns it on: a test that lands its own data
     (or derives its spec from the shipped one, which asks for the demo) must not share the machine with the feed.
     """
     home = dagster_home(workdir)

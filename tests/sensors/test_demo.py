@@ -31,7 +31,7 @@ from sensors.demo import (
     TICK_SECONDS,
     FeedCursor,
     FeedTick,
-    feed_default_status,
+    feed_paused,
     feed_sensor_name,
     first_model_decision,
     plan_tick,
@@ -199,29 +199,25 @@ def test_no_first_model_once_a_version_exists_or_while_a_retrain_runs(spec: Mode
 
 @pytest.mark.unit
 @pytest.mark.parametrize(
-    ("value", "status"),
-    [
-        (None, dg.DefaultSensorStatus.RUNNING),
-        ("1", dg.DefaultSensorStatus.RUNNING),
-        ("0", dg.DefaultSensorStatus.STOPPED),
-        (" off ", dg.DefaultSensorStatus.STOPPED),
-        ("False", dg.DefaultSensorStatus.STOPPED),
-    ],
+    ("value", "paused"),
+    [(None, False), ("1", False), ("", False), ("0", True), (" off ", True), ("False", True), ("no", True)],
 )
-def test_the_environment_switch(value: str | None, status: dg.DefaultSensorStatus) -> None:
-    assert feed_default_status({} if value is None else {DEMO_FEED_ENV: value}) == status
+def test_the_environment_switch(value: str | None, paused: bool) -> None:
+    reason = feed_paused({} if value is None else {DEMO_FEED_ENV: value})
+    assert (reason is not None) == paused
+    if paused:
+        assert f"{DEMO_FEED_ENV}={value.strip()}" in (reason or "")
 
 
 @pytest.mark.unit
-def test_mlplatform_demo_feed_0_defines_the_feed_stopped(
+def test_the_feed_is_defined_running_whatever_the_environment(
     spec: ModelSpec, resources: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    running = build_definitions([spec], resources=resources).get_repository_def().get_sensor_def(SENSOR)
-    assert running.default_status == dg.DefaultSensorStatus.RUNNING
-    assert running.minimum_interval_seconds == TICK_SECONDS
+    """Definitions load the same in any environment (nothing branches at load): the switch acts when the feed ticks."""
     monkeypatch.setenv(DEMO_FEED_ENV, "0")
-    stopped = build_definitions([spec], resources=resources).get_repository_def().get_sensor_def(SENSOR)
-    assert stopped.default_status == dg.DefaultSensorStatus.STOPPED
+    sensor = build_definitions([spec], resources=resources).get_repository_def().get_sensor_def(SENSOR)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == TICK_SECONDS
 
 
 @pytest.mark.unit
@@ -302,7 +298,8 @@ def _label_days(instance: dg.DagsterInstance, days: list[str]) -> None:
 
 
 @pytest.fixture
-def feed(spec: ModelSpec, lake: LakeResource) -> tuple[dg.Definitions, dict[str, Any]]:
+def feed(spec: ModelSpec, lake: LakeResource, monkeypatch: pytest.MonkeyPatch) -> tuple[dg.Definitions, dict[str, Any]]:
+    monkeypatch.delenv(DEMO_FEED_ENV, raising=False)  # the feed runs, whatever the shell running the tests says
     env = platform_resources(lake, DataSourceResource(today=SOURCE_TODAY.isoformat(), rows_per_day=200))
     return build_definitions([spec], resources=env), env
 
@@ -342,6 +339,22 @@ def test_the_sensor_lands_a_day_and_the_labels_that_arrived(feed: tuple[dg.Defin
             f"{MODEL}:demo:ingest:{day(8)}",
             f"{MODEL}:demo:labels:{day(7)}",
         ]
+
+
+@pytest.mark.unit
+def test_a_paused_feed_skips_naming_the_switch_and_resumes_where_it_was(
+    feed: tuple[dg.Definitions, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defs, env = feed
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = _tick(defs, instance, env, None)
+        monkeypatch.setenv(DEMO_FEED_ENV, "0")
+        paused = _tick(defs, instance, env, first.cursor)
+        assert paused.requests == [] and paused.cursor == first.cursor, "nothing lands; the cursor stays as it was"
+        assert paused.skip == f"the demo feed is paused: {DEMO_FEED_ENV}=0 in the environment of the code location"
+        monkeypatch.setenv(DEMO_FEED_ENV, "1")
+        resumed = _tick(defs, instance, env, first.cursor)
+        assert resumed.requests[0].run_key == f"{MODEL}:demo:ingest:{day(1)}"
 
 
 @pytest.mark.unit
