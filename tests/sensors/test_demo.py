@@ -365,7 +365,7 @@ def test_the_sensor_waits_while_its_runs_are_queued_or_running(feed: tuple[dg.De
         # Runs the daemon created for the feed and has not finished (a queued one needs a code location's origin).
         runs = [
             instance.create_run_for_job(
-                defs.get_job_def(f"{MODEL}_ingest"), tags={"dagster/sensor_name": SENSOR, "dagster/partition": key}
+                defs.resolve_job_def(f"{MODEL}_ingest"), tags={"dagster/sensor_name": SENSOR, "dagster/partition": key}
             )
             for key in (day(0), day(1))
         ]
