@@ -17,11 +17,12 @@ CI_STAGES := unit data_validation feature_pipeline model_quality integration sim
 
 # pip installs uv (locked in constraints.txt), and uv installs the locked set: in parallel, bytecode included (a
 # fresh machine here sets PYTHONDONTWRITEBYTECODE, so a module left uncompiled is compiled again on every import),
-# in under a minute against pip's three. Should uv fail (its index out of reach), pip installs the same set.
+# in under a minute against pip's three. Should uv not install or fail (its index out of reach), pip installs
+# the same set.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt -e '.[dev]' \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv \
+		&& $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt -e '.[dev]' \
 		|| $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
