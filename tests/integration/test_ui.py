@@ -1,5 +1,8 @@
 """The Dagster UI in a real browser: the asset graph shows every group, and a run launched from it succeeds.
 
+The instance is quiet: the demo feed is paused, and the test checks that the daemon's ticks of it skip and name
+the switch.
+
 `dagster dev` serves the repo's workspace; Playwright drives Debian's Chromium (the system browser: Playwright's
 own browser download cannot reach its CDN here). The test clicks what a person would click: the asset graph,
 then `delivery_delay/raw_batch`, Materialize, one partition in the launch dialog, the run page. GraphQL only
@@ -21,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from platform_assets.definitions import defs
+from sensors.demo import DEMO_FEED_ENV, feed_sensor_name
 from tests.conftest import ROOT
 from tests.integration.devserver import DevServer, graphql, running_dagster_dev
 
@@ -46,6 +50,16 @@ RUN = """
 query ($runId: ID!) {
   runOrError(runId: $runId) { ... on Run { status tags { key value } } }
 }
+"""
+FEED_TICKS = """
+query ($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { status ticks(limit: 20) { status skipReason } } }
+  }
+}
+"""
+FEED_RUNS = """
+{ runsOrError(filter: {tags: [{key: "trigger", value: "demo_feed"}]}) { ... on Runs { results { runId } } } }
 """
 
 
@@ -94,7 +108,7 @@ def dagster_dev(tmp_path: Path, browser: Browser) -> Iterator[DevServer]:
     # A quiet instance: the demo feed's first tick would queue 13 runs ahead of the one launched from the UI (four
     # run at once on two cores) and land the same partition beside it. test_dagster_dev watches the feed instead.
     workspace = (ROOT / "workspace.yaml").read_text(encoding="utf-8")
-    with running_dagster_dev(workdir, workspace, env={"MLPLATFORM_DEMO_FEED": "0"}) as server:
+    with running_dagster_dev(workdir, workspace, env={DEMO_FEED_ENV: "0"}) as server:
         yield server
 
 
@@ -177,3 +191,18 @@ def test_ui_shows_every_group_and_launches_a_partition_run(
     assert tags.get("dagster/partition") == PARTITION, tags
     batch = server.workdir / "var" / "lake" / MODEL / ASSET / f"date={PARTITION}" / "data.parquet"
     assert batch.is_file(), f"{batch} missing after run {run_id}"
+
+    # The demo feed is paused here (MLPLATFORM_DEMO_FEED=0 in dagster dev's environment): the daemon ticks it, each
+    # tick skips and names the switch, and it starts no run.
+    skipped = server.wait_for("a paused tick of the demo feed", lambda: paused_feed_ticks(server.port), 120)
+    assert all(f"{DEMO_FEED_ENV}=0" in tick["skipReason"] for tick in skipped), skipped
+    assert graphql(server.port, FEED_RUNS)["data"]["runsOrError"]["results"] == []
+
+
+def paused_feed_ticks(port: int) -> list[dict]:
+    """The demo feed's skipped ticks, newest first, once the daemon has made one."""
+    selector = {"repositoryLocationName": "mlplatform", "repositoryName": "__repository__"}
+    data = graphql(port, FEED_TICKS, {"selector": {**selector, "sensorName": feed_sensor_name(MODEL)}})
+    state = data["data"]["sensorOrError"]["sensorState"]
+    assert state["status"] == "RUNNING", state
+    return [tick for tick in state["ticks"] if tick["status"] == "SKIPPED"]
