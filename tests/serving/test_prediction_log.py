@@ -20,6 +20,7 @@ pytestmark = pytest.mark.unit
 MODEL = "delivery_delay"
 FEATURES = {"carrier_code": "str", "weight_kg": "float", "hour_of_day": "int", "is_fragile": "bool"}
 DAY = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+SLACK_SECONDS = 30.0  # how long a test waits for the background thread: scheduling on a busy machine, not a target
 
 
 def record(index: int, event_time: dt.datetime = DAY, **changes: Any) -> dict[str, Any]:
@@ -130,15 +131,16 @@ def test_the_background_thread_writes_every_flush_window(tmp_path: Path) -> None
     writer = PredictionLogWriter(tmp_path, MODEL, FEATURES, flush_seconds=window)
     try:
         writer.log(record(1))
-        # Without flush() or close(): on disk within the window (plus scheduling slack), so a crash loses at most
-        # what was logged in the last window.
-        deadline = time.monotonic() + 10 * window
+        # Without flush() or close(): the thread writes it after a window, so a crash loses at most what was logged
+        # in the last window. The wait is generous (a loaded CI machine delays threads by seconds): this checks that
+        # the thread writes, one file per window; how soon is the benchmarks' business.
+        deadline = time.monotonic() + SLACK_SECONDS
         while not files(tmp_path) and time.monotonic() < deadline:
             time.sleep(window / 10)
         assert len(files(tmp_path)) == 1
         writer.log(record(2))
         writer.log(record(3))
-        deadline = time.monotonic() + 10 * window
+        deadline = time.monotonic() + SLACK_SECONDS
         while len(files(tmp_path)) < 2 and time.monotonic() < deadline:
             time.sleep(window / 10)
         assert len(files(tmp_path)) == 2, "one new file per window, never an append"
