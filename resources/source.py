@@ -22,7 +22,17 @@ from resources.synthetic_deliveries import ScenarioWindow, delivery_batch, deliv
 if TYPE_CHECKING:
     from platform_assets.spec import ModelSpec
 
-__all__ = ["DataSourceResource", "LabelsNotReadyError", "ScenarioConfig", "SourceDataError", "labels_arrival"]
+__all__ = [
+    "DEMO_FEED_ENV",
+    "DataSourceResource",
+    "LabelsNotReadyError",
+    "ScenarioConfig",
+    "SourceDataError",
+    "labels_arrival",
+]
+
+# The live demo's switch: while it is 0/false/no/off, the demo feed (sensors/demo.py) stops replaying this source.
+DEMO_FEED_ENV = "MLPLATFORM_DEMO_FEED"
 
 
 class LabelsNotReadyError(RuntimeError):
@@ -65,6 +75,11 @@ class DataSourceResource(dg.ConfigurableResource):
     """Overrides the synthetic feed's `rows_per_day` (tests and benchmarks)."""
     scenarios: list[ScenarioConfig] = []
     """Scenarios for the synthetic feed, applied before the spec's own."""
+
+    def demo_feed_switch(self) -> str | None:
+        """The live demo's switch (`MLPLATFORM_DEMO_FEED`), read through `dg.EnvVar` each time it is asked (the feed
+        asks at every tick), never when definitions load; None when unset. `sensors.demo.feed_paused` judges it."""
+        return dg.EnvVar(DEMO_FEED_ENV).get_value()
 
     def current_date(self) -> dt.date:
         if self.today:

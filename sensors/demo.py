@@ -20,14 +20,14 @@ training of the days already landed (the feed's runs also sit below them in the 
 machine slows the simulated days rather than piling up runs.
 
 Decisions are plain functions (`plan_tick`, `first_model_decision`, `feed_paused`); the sensor and the op only read
-their inputs and turn decisions into runs. The feed is defined RUNNING; `MLPLATFORM_DEMO_FEED=0` pauses it, read
-when it ticks (never when the definitions load): each tick then skips, naming the switch, for a quiet instance.
+their inputs and turn decisions into runs. The feed is defined RUNNING; `MLPLATFORM_DEMO_FEED=0` pauses it, read by
+the source resource when the feed ticks (never when the definitions load): each tick then skips, naming the switch,
+for a quiet instance.
 Stopping the sensor in the UI works as for any sensor.
 """
 
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -41,7 +41,7 @@ from platform_assets.spec import ModelSpec
 from resources.alerting import AlertingResource
 from resources.lake import LakeResource
 from resources.mlflow_registry import MlflowResource
-from resources.source import DataSourceResource
+from resources.source import DEMO_FEED_ENV, DataSourceResource
 from sensors.training import retrain_job_name
 from simulation.traffic import Served, build_router, day_requests, serve
 
@@ -64,7 +64,6 @@ __all__ = [
     "traffic_job_name",
 ]
 
-DEMO_FEED_ENV = "MLPLATFORM_DEMO_FEED"
 TRIGGER = "demo_feed"
 # The feed's runs queued or running at most: the other slots of the run queue (dagster.yaml: 4) stay free for the
 # automation, training and deployment runs the landed days start.
@@ -91,13 +90,13 @@ def traffic_job_name(model: str) -> str:
     return f"{model}_demo_traffic"
 
 
-def feed_paused(environ: Mapping[str, str]) -> str | None:
-    """Why the feed is paused when `MLPLATFORM_DEMO_FEED` is 0/false/no/off (a quiet instance for tests and
-    screenshots), else None."""
-    value = environ.get(DEMO_FEED_ENV, "")
-    if value.strip().lower() not in _OFF:
+def feed_paused(switch: str | None) -> str | None:
+    """Why the feed is paused when its switch (`MLPLATFORM_DEMO_FEED`, unset: None) is 0/false/no/off (a quiet
+    instance for tests and screenshots), else None."""
+    value = (switch or "").strip()
+    if value.lower() not in _OFF:
         return None
-    return f"the demo feed is paused: {DEMO_FEED_ENV}={value.strip()} in the environment of the code location"
+    return f"the demo feed is paused: {DEMO_FEED_ENV}={value} in the environment of the code location"
 
 
 # ------------------------------------------------------------------------------------------------ the clock
@@ -439,7 +438,7 @@ def build_demo(spec: ModelSpec, triggers: dg.Definitions) -> dg.Definitions:
     def demo_feed(
         context: dg.SensorEvaluationContext, mlflow: MlflowResource, source: DataSourceResource
     ) -> dg.SensorResult:
-        paused = feed_paused(os.environ)
+        paused = feed_paused(source.demo_feed_switch())
         if paused is not None:
             return dg.SensorResult(skip_reason=dg.SkipReason(paused))
         instance = context.instance

@@ -203,7 +203,7 @@ def test_no_first_model_once_a_version_exists_or_while_a_retrain_runs(spec: Mode
     [(None, False), ("1", False), ("", False), ("0", True), (" off ", True), ("False", True), ("no", True)],
 )
 def test_the_environment_switch(value: str | None, paused: bool) -> None:
-    reason = feed_paused({} if value is None else {DEMO_FEED_ENV: value})
+    reason = feed_paused(value)
     assert (reason is not None) == paused
     if paused:
         assert f"{DEMO_FEED_ENV}={value.strip()}" in (reason or "")
